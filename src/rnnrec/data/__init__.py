@@ -1,0 +1,1 @@
+"""Data flows: raw log (io) → canonical frame (filters) → SequenceDataset (idmap) → split."""

@@ -1,0 +1,106 @@
+"""Leakage-free splits. Training sees only training events; each target sees only its own past.
+
+``loo`` is exactly ``PROTOCOL.md`` §1: per user, last event = test target, second-to-last =
+validation target, the rest = training. ``time`` is a global time split: events before one cut
+train the model, later events are targets whose history is every earlier event of the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnrec.data.dataset import SequenceDataset
+from rnnrec.data.sequences import Sequences
+from rnnrec.errors import DataFormatError
+
+
+@dataclass
+class EvalSet:
+    """Next-item targets and, for each, the events the model may read before predicting it."""
+
+    histories: Sequences  # one history per target
+    targets: np.ndarray  # (S,) internal item IDs
+    users: np.ndarray  # (S,) internal user IDs
+    target_times: np.ndarray | None = None  # (S,) when the target happened
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+@dataclass
+class Split:
+    protocol: str
+    train: Sequences  # training events, one sequence per user (indexed by internal user ID)
+    valid: EvalSet
+    test: EvalSet
+
+
+def _prefixes(seqs: Sequences, rows: np.ndarray, lengths: np.ndarray) -> Sequences:
+    """For each i, the first ``lengths[i]`` events of sequence ``rows[i]`` (vectorised)."""
+    starts = seqs.offsets[rows]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    idx = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
+    times = None if seqs.times is None else seqs.times[idx]
+    return Sequences(offsets, seqs.items[idx], times)
+
+
+def _eval_set(seqs: Sequences, rows: np.ndarray, target_pos: np.ndarray) -> EvalSet:
+    """Targets at absolute event index ``offsets[row] + target_pos``; history = everything before."""
+    flat = seqs.offsets[rows] + target_pos
+    times = None if seqs.times is None else seqs.times[flat]
+    return EvalSet(_prefixes(seqs, rows, target_pos), seqs.items[flat], rows.astype(np.int64), times)
+
+
+def leave_one_out(dataset: SequenceDataset, min_length: int = 3) -> Split:
+    """PROTOCOL §1. Users with fewer than ``min_length`` (3) events are left out of all three parts."""
+    seqs = dataset.sequences
+    lengths = seqs.lengths
+    keep = lengths >= min_length
+    if not keep.any():
+        raise DataFormatError(f"no user has at least {min_length} events: nothing to split")
+    rows = np.flatnonzero(keep)
+    train_len = np.where(keep, lengths - 2, 0)
+    train = _prefixes(seqs, np.arange(len(seqs)), train_len)
+    valid = _eval_set(seqs, rows, lengths[rows] - 2)
+    test = _eval_set(seqs, rows, lengths[rows] - 1)
+    return Split("loo", train, valid, test)
+
+
+def time_split(
+    dataset: SequenceDataset,
+    test_fraction: float = 0.1,
+    valid_fraction: float = 0.1,
+    test_cut: float | None = None,
+    valid_cut: float | None = None,
+) -> Split:
+    """Global time split. Events with time < ``valid_cut`` train; [valid_cut, test_cut) are
+    validation targets; >= ``test_cut`` are test targets. Cuts default to event-time quantiles.
+
+    Every target's history is all earlier events of its user (a model trained on the training
+    part reads later events as input only, never as a training target).
+    """
+    seqs = dataset.sequences
+    if seqs.times is None:
+        raise DataFormatError("time split needs timestamps; this dataset has none (use the 'loo' split)")
+    t = seqs.times
+    if test_cut is None:
+        test_cut = float(np.quantile(t, 1.0 - test_fraction))
+    if valid_cut is None:
+        valid_cut = float(np.quantile(t, 1.0 - test_fraction - valid_fraction))
+    if valid_cut > test_cut:
+        raise ValueError(f"valid_cut {valid_cut} is after test_cut {test_cut}")
+    train = seqs.take_events(t < valid_cut)
+    row = seqs.row_ids()
+    pos = seqs.positions()
+
+    def targets(mask: np.ndarray) -> EvalSet:
+        mask = mask & (pos >= 1)  # a target needs at least one earlier event
+        return _eval_set(seqs, row[mask], pos[mask])
+
+    valid = targets((t >= valid_cut) & (t < test_cut))
+    test = targets(t >= test_cut)
+    if len(test) == 0:
+        raise DataFormatError("time split: no test targets after the cut (need events after it)")
+    return Split("time", train, valid, test)

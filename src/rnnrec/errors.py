@@ -1,0 +1,24 @@
+"""Exceptions users see. Each names the file/field and what was expected."""
+
+
+class RnnrecError(Exception):
+    """Base class of every error rnnrec raises on purpose."""
+
+
+class DataFormatError(RnnrecError, ValueError):
+    """An input file or table does not have the expected layout or values."""
+
+
+class ConfigError(RnnrecError, ValueError):
+    """A configuration option is unknown or has an invalid value."""
+
+
+class UnknownIdError(RnnrecError, KeyError):
+    """An external user or item ID is not in the model's ID map."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class TrainingError(RnnrecError, RuntimeError):
+    """Training cannot go on (for example the loss became NaN)."""

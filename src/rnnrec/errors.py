@@ -22,3 +22,7 @@ class UnknownIdError(RnnrecError, KeyError):
 
 class TrainingError(RnnrecError, RuntimeError):
     """Training cannot go on (for example the loss became NaN)."""
+
+
+class DownloadError(RnnrecError):
+    """A dataset could not be fetched or verified (network error, HTTP error, checksum mismatch)."""

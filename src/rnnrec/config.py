@@ -1,0 +1,147 @@
+"""One configuration object for a whole run, in sections; round-trips through JSON and TOML.
+
+Unknown keys are an error (a typo must never be silently ignored). ``key=value`` overrides use
+``section.key`` or, when the key name is unique across sections, just ``key``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnnrec.errors import ConfigError
+from rnnrec.models.gru4rec import GRU4RecConfig
+from rnnrec.objective import ObjectiveConfig
+from rnnrec.trainer import TrainConfig
+
+
+@dataclass
+class DataConfig:
+    """Filtering applied before the split. The ``loo`` split itself drops users with < 3 events."""
+
+    k_core: int = 0  # iterative k-core on users and items (0 = off)
+    min_length: int = 0  # drop users with fewer events (0 = off)
+    drop_repeats: bool = False  # drop an event repeating the user's previous item
+
+    def __post_init__(self) -> None:
+        for name in ("k_core", "min_length"):
+            if int(getattr(self, name)) < 0:
+                raise ConfigError(f"data.{name} must be >= 0, got {getattr(self, name)!r}")
+
+
+@dataclass
+class RecommenderConfig:
+    model: GRU4RecConfig = field(default_factory=GRU4RecConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any], source: str = "config") -> "RecommenderConfig":
+        sections = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(obj) - set(sections)
+        if unknown:
+            raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; expected {sorted(sections)}")
+        built = {}
+        for name, f in sections.items():
+            section_cls = f.default_factory  # type: ignore[misc]
+            values = obj.get(name, {})
+            if not isinstance(values, dict):
+                raise ConfigError(f"{source}: [{name}] must be a table of options, got {values!r}")
+            built[name] = _build_section(section_cls, values, f"{source}: [{name}]")
+        return cls(**built)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "RecommenderConfig":
+        path = Path(path)
+        try:
+            obj = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        return cls.from_dict(obj, source=str(path))
+
+    def to_toml(self) -> str:
+        lines = []
+        for section, values in self.to_dict().items():
+            lines.append(f"[{section}]")
+            for key, value in values.items():
+                lines.append(f"{key} = {_toml_value(value)}")
+            lines.append("")
+        return "\n".join(lines)
+
+    def with_overrides(self, assignments: list[str]) -> "RecommenderConfig":
+        """Apply ``key=value`` strings (values parsed as TOML: 0.1, true, "lstm" or bare lstm)."""
+        obj = self.to_dict()
+        for assignment in assignments:
+            key, sep, raw = assignment.partition("=")
+            if not sep:
+                raise ConfigError(f"--set {assignment!r}: expected key=value")
+            section, name = self._resolve_key(key.strip(), obj)
+            obj[section][name] = _parse_value(raw.strip())
+        return RecommenderConfig.from_dict(obj, source="--set")
+
+    @staticmethod
+    def _resolve_key(key: str, obj: dict[str, dict]) -> tuple[str, str]:
+        if "." in key:
+            section, name = key.split(".", 1)
+            if section not in obj or name not in obj[section]:
+                raise ConfigError(f"--set: unknown option {key!r}; known: {_all_keys(obj)}")
+            return section, name
+        owners = [s for s, values in obj.items() if key in values]
+        if len(owners) != 1:
+            what = "unknown option" if not owners else f"ambiguous option (in {owners})"
+            raise ConfigError(f"--set: {what} {key!r}; known: {_all_keys(obj)}")
+        return owners[0], key
+
+
+def _all_keys(obj: dict[str, dict]) -> str:
+    return ", ".join(f"{s}.{k}" for s, values in obj.items() for k in values)
+
+
+def _build_section(section_cls: type, values: dict[str, Any], where: str):
+    fields = {f.name: f for f in dataclasses.fields(section_cls)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ConfigError(f"{where}: unknown option(s) {sorted(unknown)}; expected some of {sorted(fields)}")
+    defaults = section_cls()
+    coerced = {}
+    for name, value in values.items():
+        default = getattr(defaults, name)
+        coerced[name] = _coerce(value, type(default), f"{where} {name}")
+    return section_cls(**coerced)
+
+
+def _coerce(value: Any, kind: type, where: str) -> Any:
+    """Accept ints for floats; refuse anything else that does not match the default's type."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if not isinstance(value, kind):
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw  # a bare word such as lstm
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)

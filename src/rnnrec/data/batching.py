@@ -1,0 +1,66 @@
+"""Padded training batches: each user's training sequence cut into windows of at most ``max_len``
+inputs, every position of a window predicting the next item (truncated back-propagation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from rnnrec.data.sequences import Sequences
+
+
+@dataclass
+class Windows:
+    """Window ``w`` reads items at flat indices ``start[w] .. start[w]+length[w]-1`` and predicts the
+    items one step later."""
+
+    start: np.ndarray  # (W,) flat index of the first input event
+    length: np.ndarray  # (W,) number of inputs (= number of targets)
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @property
+    def n_targets(self) -> int:
+        return int(self.length.sum())
+
+
+def make_windows(seqs: Sequences, max_len: int) -> Windows:
+    """Cut every sequence of L >= 2 events into windows aligned to its end, so the most recent
+    ``max_len`` transitions form one window and earlier ones follow backwards. Vectorised."""
+    n_trans = np.maximum(seqs.lengths - 1, 0)  # (S,) transitions per sequence
+    n_win = -(-n_trans // max_len)  # ceil
+    seq_of_win = np.repeat(np.arange(len(seqs)), n_win)
+    first_win = np.concatenate([[0], np.cumsum(n_win)])[:-1]
+    j = np.arange(len(seq_of_win)) - np.repeat(first_win, n_win)  # window number from the end
+    end = n_trans[seq_of_win] - j * max_len  # exclusive end of the input positions
+    begin = np.maximum(end - max_len, 0)
+    return Windows(seqs.offsets[seq_of_win] + begin, end - begin)
+
+
+def padded_batch(items: np.ndarray, windows: Windows, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(B, T) right-padded inputs and (B, T) targets (0 where padded) for windows ``rows``."""
+    start, length = windows.start[rows], windows.length[rows]
+    T = int(length.max())
+    cols = np.arange(T)
+    valid = cols[None, :] < length[:, None]  # (B, T)
+    idx = np.where(valid, start[:, None] + cols[None, :], 0)
+    inputs = np.where(valid, items[idx], 0)
+    targets = np.where(valid, items[idx + 1], 0)
+    return inputs, targets
+
+
+def iterate_batches(windows: Windows, batch_size: int, rng: np.random.Generator, bucket: int = 64) -> Iterator[np.ndarray]:
+    """Window indices per batch: shuffled, then sorted by length inside groups of ``bucket``
+    batches so that batches carry little padding; batch order shuffled again."""
+    order = rng.permutation(len(windows))
+    group = batch_size * bucket
+    batches = []
+    for g in range(0, len(order), group):
+        chunk = order[g : g + group]
+        chunk = chunk[np.argsort(windows.length[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    for b in rng.permutation(len(batches)):
+        yield batches[b]

@@ -1,0 +1,73 @@
+"""Next-item losses over output vectors ``h`` (N, D) and item vectors ``W`` (I+1, D), row 0 = padding.
+
+- ``full_cross_entropy``: softmax over the whole catalogue (exact; fine up to ~10^5 items).
+- ``sampled_cross_entropy``: softmax over the batch's own targets plus items drawn from
+  popularity^alpha, with logQ correction so the estimate is not biased toward popular items.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rnnrec.errors import ConfigError
+
+LOSSES = ("ce", "sampled_ce")
+
+
+def full_cross_entropy(h: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Mean softmax cross-entropy of ``targets`` (N,) over items 1..I."""
+    logits = h @ weights[1:].T + bias[1:]  # (N, I)
+    return F.cross_entropy(logits, targets - 1)
+
+
+def sampled_cross_entropy(
+    h: torch.Tensor,
+    targets: torch.Tensor,
+    weights: torch.Tensor,
+    bias: torch.Tensor,
+    negatives: torch.Tensor,
+    log_q: torch.Tensor,
+    logq_weight: float = 1.0,
+) -> torch.Tensor:
+    """Softmax over candidates = unique(batch targets ∪ ``negatives``), logits minus ``logq_weight``·log q.
+
+    ``log_q`` (I+1,) is the log sampling probability of each item; using the same correction for
+    in-batch and sampled candidates follows the usual sampled-softmax estimate. Duplicates are
+    removed first so an item never competes with itself.
+    """
+    candidates, inverse = torch.unique(torch.cat([targets, negatives]), return_inverse=True)  # (C,)
+    labels = inverse[: targets.shape[0]]  # (N,) column of each target among the candidates
+    logits = h @ weights[candidates].T + bias[candidates]  # (N, C)
+    if logq_weight:
+        logits = logits - logq_weight * log_q[candidates]
+    return F.cross_entropy(logits, labels)
+
+
+class NegativeSampler:
+    """Draws items from popularity^alpha in large pre-drawn chunks, so sampling is free per step."""
+
+    def __init__(self, item_counts: np.ndarray, alpha: float, rng: np.random.Generator, chunk: int = 1 << 20) -> None:
+        """``item_counts`` (I+1,) training frequency per internal item (index 0 = padding, ignored)."""
+        if alpha < 0:
+            raise ConfigError(f"sample_alpha must be >= 0, got {alpha}")
+        weights = np.asarray(item_counts, dtype=np.float64).copy()
+        weights[0] = 0.0
+        # Items never seen in training can still be drawn (with weight of one event), or the
+        # model would never learn to push them down.
+        weights[1:] = np.maximum(weights[1:], 1.0) ** alpha
+        self.p = weights / weights.sum()
+        self.log_q = torch.from_numpy(np.log(np.where(self.p > 0, self.p, 1.0))).float()
+        self.rng = rng
+        self.chunk = chunk
+        self._store = np.empty(0, dtype=np.int64)
+        self._pos = 0
+
+    def sample(self, n: int) -> torch.Tensor:
+        if self._pos + n > len(self._store):
+            self._store = self.rng.choice(len(self.p), size=max(self.chunk, n), p=self.p).astype(np.int64)
+            self._pos = 0
+        out = self._store[self._pos : self._pos + n]
+        self._pos += n
+        return torch.from_numpy(out)

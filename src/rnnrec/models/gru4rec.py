@@ -1,0 +1,89 @@
+"""GRU4Rec for user histories: item embedding → GRU/LSTM → a vector scored against every item.
+
+Every position of a sequence produces a prediction of the next item, so one forward pass over a
+(B, T) batch trains on all B×T positions at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from rnnrec.errors import ConfigError
+
+
+@dataclass
+class GRU4RecConfig:
+    """Architecture. ``tied_embeddings``: score items against the input embedding table."""
+
+    cell: str = "gru"  # "gru" | "lstm"
+    embedding_dim: int = 64
+    hidden_size: int = 128
+    num_layers: int = 1
+    dropout_embedding: float = 0.2
+    dropout_hidden: float = 0.2
+    tied_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        if self.cell not in ("gru", "lstm"):
+            raise ConfigError(f"model.cell must be 'gru' or 'lstm', got {self.cell!r}")
+        for name in ("embedding_dim", "hidden_size", "num_layers"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("dropout_embedding", "dropout_hidden"):
+            if not 0.0 <= float(getattr(self, name)) < 1.0:
+                raise ConfigError(f"model.{name} must be in [0, 1), got {getattr(self, name)!r}")
+
+
+class GRU4Rec(nn.Module):
+    """``forward(items)`` returns one output vector per position; ``output_weights()`` the
+    item vectors they are scored against (row 0 = padding, never recommended)."""
+
+    def __init__(self, n_items: int, config: GRU4RecConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.n_items = n_items
+        c = config
+        self.item_embedding = nn.Embedding(n_items + 1, c.embedding_dim, padding_idx=0)
+        self.embedding_dropout = nn.Dropout(c.dropout_embedding)
+        rnn_cls = nn.GRU if c.cell == "gru" else nn.LSTM
+        self.rnn = rnn_cls(
+            c.embedding_dim,
+            c.hidden_size,
+            num_layers=c.num_layers,
+            batch_first=True,
+            dropout=c.dropout_hidden if c.num_layers > 1 else 0.0,
+        )
+        self.hidden_dropout = nn.Dropout(c.dropout_hidden)
+        self.project = nn.Linear(c.hidden_size, c.embedding_dim)
+        self.output_embedding = None if c.tied_embeddings else nn.Embedding(n_items + 1, c.embedding_dim)
+        self.output_bias = nn.Parameter(torch.zeros(n_items + 1))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        std = 1.0 / math.sqrt(self.config.embedding_dim)
+        nn.init.normal_(self.item_embedding.weight, 0.0, std)
+        with torch.no_grad():
+            self.item_embedding.weight[0].zero_()
+        if self.output_embedding is not None:
+            nn.init.normal_(self.output_embedding.weight, 0.0, std)
+
+    def output_weights(self) -> torch.Tensor:
+        """(I+1, D) item vectors that output vectors are scored against."""
+        table = self.item_embedding if self.output_embedding is None else self.output_embedding
+        return table.weight
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        """(B, T) right-padded item IDs → (B, T, D) output vectors (padding positions are garbage)."""
+        x = self.embedding_dropout(self.item_embedding(items))  # (B, T, E)
+        h, _ = self.rnn(x)  # (B, T, H)
+        return self.project(self.hidden_dropout(h))  # (B, T, D)
+
+    def score(self, items: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Scores (B, I+1) of every item as the next one after each right-padded history."""
+        out = self.forward(items)  # (B, T, D)
+        last = out[torch.arange(items.shape[0], device=items.device), lengths - 1]  # (B, D)
+        return last @ self.output_weights().T + self.output_bias  # (B, I+1)

@@ -1,0 +1,180 @@
+"""Model-agnostic training loop: optimiser, seeding, progress, early stopping on a validation
+metric, best-checkpoint keeping, and a clear stop when the loss stops being finite.
+
+The trainer knows nothing about sequences or items: an *objective* gives it batches and turns a
+batch into a loss, a *validate* callback turns the model into a score to maximise.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from rnnrec.device import resolve_device
+from rnnrec.errors import ConfigError, TrainingError
+
+log = logging.getLogger(__name__)
+
+OPTIMIZERS = ("adam", "adamw", "adagrad", "sgd")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    grad_clip: float = 5.0  # max global gradient norm; 0 disables
+    patience: int = 5  # epochs without validation improvement before stopping
+    monitor: str = "NDCG@10"
+    seed: int = 42
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
+        if not float(self.learning_rate) > 0:
+            raise ConfigError(f"train.learning_rate must be > 0, got {self.learning_rate!r}")
+        if int(self.patience) < 0:
+            raise ConfigError(f"train.patience must be >= 0, got {self.patience!r}")
+
+
+class Objective(Protocol):
+    n_events: int
+
+    def batches(self, rng: np.random.Generator) -> Iterator[dict[str, torch.Tensor]]: ...
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor: ...
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_score: float
+    epochs: int
+    train_seconds: float
+    seconds_to_best_epoch: float
+    events_per_second: float  # training targets per second of pure training (validation excluded)
+    seconds_per_epoch: float
+    history: list[dict] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and torch; return the generator the data pipeline draws from."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig | None = None) -> None:
+        self.config = config or TrainConfig()
+        self.device = resolve_device(self.config.device)
+
+    def fit(
+        self,
+        model: nn.Module,
+        objective: Objective,
+        validate: Callable[[nn.Module], dict[str, float]] | None = None,
+    ) -> TrainResult:
+        """Train ``model`` in place; at the end it holds the weights of the best validation epoch."""
+        c = self.config
+        rng = seed_everything(c.seed)
+        model.to(self.device)
+        optimizer = make_optimizer(c.optimizer, model.parameters(), c.learning_rate, c.weight_decay)
+        best_score, best_epoch, best_state = -math.inf, 0, None
+        history: list[dict] = []
+        train_time = 0.0
+        t_start = time.perf_counter()
+        t_best = 0.0
+        bad_epochs = 0
+        for epoch in range(1, c.epochs + 1):
+            model.train()
+            t0 = time.perf_counter()
+            total, n = 0.0, 0
+            bar = tqdm(
+                objective.batches(rng),
+                desc=f"epoch {epoch}",
+                disable=not c.progress,
+                leave=False,
+                unit="batch",
+            )
+            for step, batch in enumerate(bar):
+                batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+                loss = objective.loss(model, batch)
+                if not torch.isfinite(loss):
+                    raise TrainingError(
+                        f"loss became {loss.item()} at epoch {epoch}, step {step + 1}; "
+                        f"try a lower train.learning_rate (now {c.learning_rate}) or train.grad_clip"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if c.grad_clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
+                optimizer.step()
+                total += loss.item()
+                n += 1
+                if c.progress and step % 20 == 0:
+                    bar.set_postfix(loss=f"{total / n:.4f}")
+            epoch_seconds = time.perf_counter() - t0
+            train_time += epoch_seconds
+            record = {"epoch": epoch, "loss": total / max(n, 1), "seconds": epoch_seconds}
+            if validate is None:
+                best_epoch, best_state = epoch, None
+                history.append(record)
+                t_best = time.perf_counter() - t_start
+                continue
+            metrics = validate(model)
+            score = metrics[c.monitor]
+            record["valid"] = metrics
+            history.append(record)
+            log.info("epoch %d: loss %.4f, valid %s %.4f (%.1fs)", epoch, record["loss"], c.monitor, score, epoch_seconds)
+            if c.progress:
+                tqdm.write(f"epoch {epoch:3d}  loss {record['loss']:.4f}  valid {c.monitor} {score:.4f}  {epoch_seconds:.1f}s")
+            if score > best_score:
+                best_score, best_epoch, bad_epochs = score, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+                t_best = time.perf_counter() - t_start
+            else:
+                bad_epochs += 1
+                if bad_epochs > c.patience:
+                    break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        epochs_run = len(history)
+        return TrainResult(
+            best_epoch=best_epoch,
+            best_score=best_score if validate is not None else float("nan"),
+            epochs=epochs_run,
+            train_seconds=time.perf_counter() - t_start,
+            seconds_to_best_epoch=t_best,
+            events_per_second=objective.n_events * epochs_run / max(train_time, 1e-9),
+            seconds_per_epoch=train_time / max(epochs_run, 1),
+            history=history,
+        )

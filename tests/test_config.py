@@ -1,0 +1,35 @@
+import pytest
+
+from rnnrec.config import RecommenderConfig
+from rnnrec.errors import ConfigError
+
+
+def test_toml_round_trip(tmp_path):
+    c = RecommenderConfig().with_overrides(["model.cell=lstm", "seed=7", "learning_rate=0.01", "tied_embeddings=false"])
+    assert (c.model.cell, c.train.seed, c.train.learning_rate, c.model.tied_embeddings) == ("lstm", 7, 0.01, False)
+    path = tmp_path / "c.toml"
+    path.write_text(c.to_toml())
+    assert RecommenderConfig.from_toml(path) == c
+
+
+def test_unknown_keys_are_errors(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[model]\nhiden_size = 3\n")
+    with pytest.raises(ConfigError, match="hiden_size"):
+        RecommenderConfig.from_toml(path)
+    path.write_text("[modle]\n")
+    with pytest.raises(ConfigError, match="modle"):
+        RecommenderConfig.from_toml(path)
+    with pytest.raises(ConfigError, match="unknown option 'foo'"):
+        RecommenderConfig().with_overrides(["foo=1"])
+
+
+def test_wrong_types_and_values_are_errors():
+    with pytest.raises(ConfigError, match="expected an integer"):
+        RecommenderConfig().with_overrides(["hidden_size=1.5"])
+    with pytest.raises(ConfigError, match="cell"):
+        RecommenderConfig().with_overrides(["cell=rnn"])
+    with pytest.raises(ConfigError, match="loss"):
+        RecommenderConfig().with_overrides(["loss=bpr"])
+    with pytest.raises(ConfigError, match="key=value"):
+        RecommenderConfig().with_overrides(["seed"])

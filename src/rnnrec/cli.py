@@ -1,0 +1,207 @@
+"""``rnnrec`` command line: each subcommand is a few lines over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from rnnrec import __version__
+from rnnrec.config import RecommenderConfig
+from rnnrec.errors import RnnrecError
+
+log = logging.getLogger("rnnrec")
+
+
+def _columns(spec: str | None) -> dict[str, str] | None:
+    """``user_id=uid,item_id=sku,timestamp=ts`` → mapping for generic CSV/Parquet files."""
+    if not spec:
+        return None
+    out = {}
+    for part in spec.split(","):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise RnnrecError(f"--columns {spec!r}: expected canonical=source pairs such as user_id=uid,item_id=sku")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _config(args: argparse.Namespace) -> RecommenderConfig:
+    config = RecommenderConfig.from_toml(args.config) if args.config else RecommenderConfig()
+    return config.with_overrides(args.set or [])
+
+
+def _dataset(path: str, fmt: str, columns: dict[str, str] | None, config: RecommenderConfig | None = None, items=None):
+    from rnnrec.data.pipeline import load_dataset
+
+    d = config.data if config is not None else None
+    return load_dataset(path, fmt, columns, d, items=items)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rnnrec.data.split import leave_one_out, time_split
+    from rnnrec.recommender import SequentialRecommender
+
+    config = _config(args)
+    if args.quiet:
+        config.train.progress = False
+    dataset = _dataset(args.data, args.format, _columns(args.columns), config)
+    log.info("data: %d users, %d items, %d events", dataset.n_users, dataset.n_items, dataset.sequences.n_events)
+    split = leave_one_out(dataset) if args.protocol == "loo" else time_split(dataset)
+    rec = SequentialRecommender(config).fit(dataset, split)
+    result = rec.train_result
+    assert result is not None
+    t0 = time.perf_counter()
+    test = rec.evaluate(split.test)
+    eval_seconds = time.perf_counter() - t0
+    metrics = {
+        "protocol": split.protocol,
+        "valid": rec.evaluate(split.valid) if len(split.valid) else {},
+        "test": test,
+        "test_exclude_seen": rec.evaluate(split.test, exclude_seen=True),
+        "n_test": len(split.test),
+        "n_valid": len(split.valid),
+        "train_seconds": result.train_seconds,
+        "best_epoch": result.best_epoch,
+        "epochs": result.epochs,
+        "seconds_to_best_epoch": result.seconds_to_best_epoch,
+        "train_events_per_second": result.events_per_second,
+        "seconds_per_epoch": result.seconds_per_epoch,
+        "eval_seconds": eval_seconds,
+        "seed": config.train.seed,
+        "data": {"path": str(args.data), "users": dataset.n_users, "items": dataset.n_items,
+                 "events": dataset.sequences.n_events},
+    }
+    out = Path(args.out)
+    rec.save(out, extra={"metrics": {"test": test, "protocol": split.protocol}})
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    print(f"test ({split.protocol}, {len(split.test)} targets): "
+          + "  ".join(f"{k} {test[k]:.4f}" for k in ("NDCG@10", "Recall@20", "MRR@20", "HR@10")))
+    print(f"best epoch {result.best_epoch} of {result.epochs}, {result.train_seconds:.1f}s training; model saved to {out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from rnnrec.data.split import leave_one_out
+    from rnnrec.recommender import SequentialRecommender
+
+    rec = SequentialRecommender.load(args.model)
+    dataset = _dataset(args.data, args.format, _columns(args.columns), items=rec.items)
+    split = leave_one_out(dataset)
+    result = {
+        "protocol": "loo",
+        "test": rec.evaluate(split.test),
+        "test_exclude_seen": rec.evaluate(split.test, exclude_seen=True),
+        "n_test": len(split.test),
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from rnnrec.recommender import SequentialRecommender
+
+    rec = SequentialRecommender.load(args.model)
+    history = [h for h in args.history.split(",") if h] if args.history is not None else None
+    recs = rec.recommend(user=args.user, history=history, k=args.k, exclude_seen=args.exclude_seen, unknown=args.unknown)
+    titles = {}
+    if args.titles:
+        from rnnrec.data.metadata import read_item_titles
+
+        titles = read_item_titles(args.titles)
+    if args.json:
+        print(json.dumps([{"item_id": r.item_id, "score": r.score, **({"title": titles.get(r.item_id)} if titles else {})}
+                          for r in recs]))
+    else:
+        for rank, r in enumerate(recs, 1):
+            title = f"  {titles.get(r.item_id, '')}" if titles else ""
+            print(f"{rank:3d}  {r.item_id:>12}  {r.score:9.4f}{title}")
+    return 0
+
+
+def cmd_data_inspect(args: argparse.Namespace) -> int:
+    dataset = _dataset(args.path, args.format, _columns(args.columns))
+    info = dataset.describe()
+    if "time_min" in info:
+        fmt = "%Y-%m-%d %H:%M:%S"
+        info["time_span"] = [time.strftime(fmt, time.gmtime(info["time_min"])) + " UTC",
+                             time.strftime(fmt, time.gmtime(info["time_max"])) + " UTC"]
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from rnnrec.demo import run_demo
+
+    return run_demo(args.data_dir, epochs=args.epochs, quiet=args.quiet)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rnnrec", description="Sequential recommendation with recurrent neural networks.")
+    p.add_argument("--version", action="version", version=f"rnnrec {__version__}")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def data_args(sp: argparse.ArgumentParser, flag: str = "--data") -> None:
+        if flag == "--data":
+            sp.add_argument("--data", required=True, help="interaction log (file)")
+        sp.add_argument("--format", default="auto", help="input format (default: auto-detect)")
+        sp.add_argument("--columns", help="for csv/parquet: user_id=COL,item_id=COL[,timestamp=COL]")
+
+    t = sub.add_parser("train", help="split (loo), train with early stopping, evaluate, save")
+    data_args(t)
+    t.add_argument("--config", help="TOML file with [model], [objective], [train], [data] options")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one option, e.g. train.seed=1")
+    t.add_argument("--protocol", choices=("loo", "time"), default="loo")
+    t.add_argument("--out", required=True, help="model folder to write (with metrics.json)")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="evaluate a saved model on a log (loo protocol)")
+    e.add_argument("--model", required=True)
+    data_args(e)
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("recommend", help="top-k items for a user or a history")
+    r.add_argument("--model", required=True)
+    who = r.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="external user ID known to the model")
+    who.add_argument("--history", help="comma-separated external item IDs, oldest first")
+    r.add_argument("-k", type=int, default=20)
+    r.add_argument("--exclude-seen", action="store_true", help="do not recommend items in the history")
+    r.add_argument("--unknown", choices=("raise", "ignore"), default="raise", help="policy for unknown IDs")
+    r.add_argument("--titles", help="item titles file (movies.csv, .item, u.item) to print names")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_recommend)
+
+    d = sub.add_parser("data", help="data utilities")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    di = dsub.add_parser("inspect", help="counts, time span, sequence lengths")
+    di.add_argument("path")
+    data_args(di, flag="")
+    di.set_defaults(func=cmd_data_inspect)
+
+    m = sub.add_parser("demo", help="train on MovieLens latest-small and show recommendations")
+    m.add_argument("--data-dir", help="folder holding ml-latest-small/ (else $RNNREC_DATA_DIR, cache, download)")
+    m.add_argument("--epochs", type=int, default=None, help="cap the number of epochs")
+    m.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    try:
+        return args.func(args)
+    except RnnrecError as exc:
+        print(f"rnnrec: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rnnrec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

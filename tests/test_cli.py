@@ -1,0 +1,78 @@
+"""The ``rnnrec`` command line end to end, on a generated log written in the MovieLens
+ratings.csv layout (labelled: generated cyclic data, not a real dataset)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnnrec.cli import main
+
+SMALL = ["--set", "embedding_dim=16", "--set", "hidden_size=16", "--set", "epochs=4", "--set", "batch_size=16",
+         "--set", "learning_rate=0.02", "--set", "dropout_embedding=0.0", "--set", "dropout_hidden=0.0",
+         "--set", "device=cpu"]
+
+
+@pytest.fixture(scope="module")
+def ratings(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "ratings.csv"
+    lines = ["userId,movieId,rating,timestamp"]
+    for u in range(30):
+        for t in range(8):
+            lines.append(f"{u},{(u + t) % 10 + 100},4.0,{1000 + t}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(ratings, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "model"
+    assert main(["-q", "train", "--data", str(ratings), "--out", str(out), *SMALL]) == 0
+    return out
+
+
+def test_train_writes_artifact_and_metrics(trained):
+    for name in ("config.json", "items.json", "users.json", "weights.pt", "histories.npz", "metrics.json"):
+        assert (trained / name).is_file(), name
+    m = json.loads((trained / "metrics.json").read_text())
+    assert m["protocol"] == "loo" and m["n_test"] == 30 and m["n_valid"] == 30
+    for part in ("valid", "test", "test_exclude_seen"):
+        for key in ("NDCG@10", "Recall@20", "MRR@20", "HR@10", "HR@1", "NDCG@5"):
+            assert 0.0 <= m[part][key] <= 1.0
+    assert 1 <= m["best_epoch"] <= m["epochs"] <= 4
+    assert m["train_seconds"] > 0 and m["train_events_per_second"] > 0
+
+
+def test_recommend_user_and_history(trained, capsys):
+    assert main(["recommend", "--model", str(trained), "--user", "3", "-k", "3", "--json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert len(recs) == 3 and all(set(r) == {"item_id", "score"} for r in recs)
+    assert main(["recommend", "--model", str(trained), "--history", "100,101", "-k", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].split()[0] == "1"
+
+
+def test_evaluate_and_inspect(trained, ratings, capsys):
+    assert main(["evaluate", "--model", str(trained), "--data", str(ratings)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["protocol"] == "loo" and out["n_test"] == 30
+    assert main(["data", "inspect", str(ratings)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["users"], info["items"], info["events"]) == (30, 10, 240)
+    assert info["sequence_length"]["min"] == 8 and info["time_span"][0].startswith("1970-01-01")
+
+
+def test_errors_are_one_line_not_tracebacks(trained, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nlearnig_rate = 0.1\n")
+    exe = [sys.executable, "-m", "rnnrec.cli"]
+    r = subprocess.run([*exe, "train", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "m")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "missing.csv" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([*exe, "train", "--data", "x", "--config", str(bad), "--out", str(tmp_path / "m")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "learnig_rate" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([*exe, "recommend", "--model", str(trained), "--user", "nobody"], capture_output=True, text=True)
+    assert r.returncode == 2 and "nobody" in r.stderr and "Traceback" not in r.stderr

@@ -33,3 +33,10 @@ def test_wrong_types_and_values_are_errors():
         RecommenderConfig().with_overrides(["loss=bpr"])
     with pytest.raises(ConfigError, match="key=value"):
         RecommenderConfig().with_overrides(["seed"])
+
+
+def test_shipped_default_config_matches_the_code():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "configs" / "default.toml"
+    assert RecommenderConfig.from_toml(path) == RecommenderConfig()

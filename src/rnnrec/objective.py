@@ -25,7 +25,7 @@ class ObjectiveConfig:
     """``loss``: "ce" (full softmax) or "sampled_ce" (in-batch + popularity-sampled negatives, logQ)."""
 
     loss: str = "ce"
-    max_len: int = 200
+    max_len: int = 50
     n_negatives: int = 2048
     sample_alpha: float = 0.75
     logq: float = 1.0

@@ -32,7 +32,7 @@ OPTIMIZERS = ("adam", "adamw", "adagrad", "sgd")
 class TrainConfig:
     epochs: int = 100
     batch_size: int = 64
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-3
     optimizer: str = "adam"
     weight_decay: float = 0.0
     grad_clip: float = 5.0  # max global gradient norm; 0 disables

@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("demo", help="train on MovieLens latest-small and show recommendations")
     m.add_argument("--data-dir", help="folder holding ml-latest-small/ (else $RNNREC_DATA_DIR, cache, download)")
-    m.add_argument("--epochs", type=int, default=None, help="cap the number of epochs")
+    m.add_argument("--epochs", type=int, default=10,
+                   help="at most this many epochs (default 10 keeps the demo to minutes; `rnnrec train` runs to convergence)")
     m.set_defaults(func=cmd_demo)
     return p
 

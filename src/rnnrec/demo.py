@@ -16,7 +16,7 @@ from rnnrec.recommender import SequentialRecommender
 log = logging.getLogger(__name__)
 
 
-def run_demo(data_dir: str | None = None, epochs: int | None = None, quiet: bool = False, n_users: int = 3) -> int:
+def run_demo(data_dir: str | None = None, epochs: int | None = 10, quiet: bool = False, n_users: int = 3) -> int:
     folder = locate_movielens_small(data_dir, progress=not quiet)
     print(f"MovieLens latest-small from {folder}")
     dataset = SequenceDataset.from_interactions(read_interactions(folder / "ratings.csv", format="ml-latest"))
@@ -27,6 +27,7 @@ def run_demo(data_dir: str | None = None, epochs: int | None = None, quiet: bool
     config.train.progress = not quiet
     if epochs is not None:
         config.train.epochs = epochs
+        print(f"training at most {epochs} epochs (early stopping on validation NDCG@10)")
     t0 = time.perf_counter()
     rec = SequentialRecommender(config).fit(dataset, split)
     result = rec.train_result

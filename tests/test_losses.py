@@ -1,0 +1,45 @@
+"""Losses against hand-computed values."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rnnrec.losses import NegativeSampler, full_cross_entropy, sampled_cross_entropy
+
+W = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # item 0 = padding
+B = torch.zeros(4)
+
+
+def test_full_cross_entropy_ignores_the_padding_row():
+    h = torch.tensor([[2.0, 0.0]])  # logits over items 1..3: [2, 0, 2]
+    expected = -math.log(math.exp(2) / (math.exp(2) + 1 + math.exp(2)))
+    assert full_cross_entropy(h, torch.tensor([1]), W, B).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_sampled_cross_entropy_with_logq_and_duplicates():
+    h = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    targets = torch.tensor([1, 2])
+    negatives = torch.tensor([3, 1])  # 1 duplicates a target: it must appear once
+    log_q = torch.log(torch.tensor([1.0, 0.5, 0.25, 0.25]))
+    # candidates {1, 2, 3}; row 0 logits [2, 0, 2] - log q = [2+ln2, ln4, 2+ln4]; target column 0
+    r0 = [2 + math.log(2), math.log(4), 2 + math.log(4)]
+    r1 = [0 + math.log(2), 1 + math.log(4), 1 + math.log(4)]
+    ce = lambda r, t: -r[t] + math.log(sum(math.exp(x) for x in r))  # noqa: E731
+    expected = (ce(r0, 0) + ce(r1, 1)) / 2
+    got = sampled_cross_entropy(h, targets, W, B, negatives, log_q, logq_weight=1.0)
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+    no_correction = (ce([2, 0, 2], 0) + ce([0, 1, 1], 1)) / 2
+    assert sampled_cross_entropy(h, targets, W, B, negatives, log_q, 0.0).item() == pytest.approx(no_correction, rel=1e-6)
+
+
+def test_negative_sampler_follows_popularity_power():
+    counts = np.array([0, 100, 25, 0])  # item 3 unseen in training: weight of one event
+    sampler = NegativeSampler(counts, alpha=0.5, rng=np.random.default_rng(0), chunk=200_000)
+    expected = np.array([0.0, 10.0, 5.0, 1.0]) / 16.0
+    np.testing.assert_allclose(sampler.p, expected)
+    draws = np.concatenate([sampler.sample(50_000).numpy() for _ in range(4)])
+    freq = np.bincount(draws, minlength=4) / len(draws)
+    np.testing.assert_allclose(freq, expected, atol=0.005)
+    assert torch.allclose(sampler.log_q[1:], torch.log(torch.from_numpy(expected[1:]).float()))

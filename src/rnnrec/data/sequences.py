@@ -71,8 +71,13 @@ class Sequences:
     def subset(self, rows: np.ndarray) -> "Sequences":
         """Sequences ``rows`` (in that order), vectorised."""
         rows = np.asarray(rows, dtype=np.int64)
-        starts, ends = self.offsets[rows], self.offsets[rows + 1]
-        lengths = ends - starts
+        return self.prefixes(rows, self.lengths[rows])
+
+    def prefixes(self, rows: np.ndarray, lengths: np.ndarray) -> "Sequences":
+        """For each i, the first ``lengths[i]`` events of sequence ``rows[i]``, vectorised."""
+        rows = np.asarray(rows, dtype=np.int64)
+        lengths = np.asarray(lengths, dtype=np.int64)
+        starts = self.offsets[rows]
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         idx = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
         t = None if self.times is None else self.times[idx]

@@ -37,20 +37,11 @@ class Split:
     test: EvalSet
 
 
-def _prefixes(seqs: Sequences, rows: np.ndarray, lengths: np.ndarray) -> Sequences:
-    """For each i, the first ``lengths[i]`` events of sequence ``rows[i]`` (vectorised)."""
-    starts = seqs.offsets[rows]
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    idx = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
-    times = None if seqs.times is None else seqs.times[idx]
-    return Sequences(offsets, seqs.items[idx], times)
-
-
 def _eval_set(seqs: Sequences, rows: np.ndarray, target_pos: np.ndarray) -> EvalSet:
     """Targets at absolute event index ``offsets[row] + target_pos``; history = everything before."""
     flat = seqs.offsets[rows] + target_pos
     times = None if seqs.times is None else seqs.times[flat]
-    return EvalSet(_prefixes(seqs, rows, target_pos), seqs.items[flat], rows.astype(np.int64), times)
+    return EvalSet(seqs.prefixes(rows, target_pos), seqs.items[flat], rows.astype(np.int64), times)
 
 
 def leave_one_out(dataset: SequenceDataset, min_length: int = 3) -> Split:
@@ -62,7 +53,7 @@ def leave_one_out(dataset: SequenceDataset, min_length: int = 3) -> Split:
         raise DataFormatError(f"no user has at least {min_length} events: nothing to split")
     rows = np.flatnonzero(keep)
     train_len = np.where(keep, lengths - 2, 0)
-    train = _prefixes(seqs, np.arange(len(seqs)), train_len)
+    train = seqs.prefixes(np.arange(len(seqs)), train_len)
     valid = _eval_set(seqs, rows, lengths[rows] - 2)
     test = _eval_set(seqs, rows, lengths[rows] - 1)
     return Split("loo", train, valid, test)

@@ -43,6 +43,8 @@ def test_train_writes_artifact_and_metrics(trained):
             assert 0.0 <= m[part][key] <= 1.0
     assert 1 <= m["best_epoch"] <= m["epochs"] <= 4
     assert m["train_seconds"] > 0 and m["train_events_per_second"] > 0
+    assert [h["epoch"] for h in m["history"]] == list(range(1, m["epochs"] + 1))
+    assert all("valid_NDCG@10" in h for h in m["history"])
 
 
 def test_recommend_user_and_history(trained, capsys):

@@ -72,6 +72,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         "seconds_per_epoch": result.seconds_per_epoch,
         "eval_seconds": eval_seconds,
         "seed": config.train.seed,
+        "history": [
+            {"epoch": h["epoch"], "loss": h["loss"], "seconds": h["seconds"],
+             **({f"valid_{config.train.monitor}": h["valid"][config.train.monitor]} if "valid" in h else {})}
+            for h in result.history
+        ],
         "data": {"path": str(args.data), "users": dataset.n_users, "items": dataset.n_items,
                  "events": dataset.sequences.n_events},
     }

@@ -36,7 +36,7 @@ class TrainConfig:
     optimizer: str = "adam"
     weight_decay: float = 0.0
     grad_clip: float = 5.0  # max global gradient norm; 0 disables
-    patience: int = 5  # epochs without validation improvement before stopping
+    patience: int = 5  # stop after patience + 1 epochs in a row without a better validation score
     monitor: str = "NDCG@10"
     seed: int = 42
     device: str = "auto"

@@ -121,7 +121,7 @@ class Trainer:
             bar = tqdm(
                 objective.batches(rng),
                 desc=f"epoch {epoch}",
-                disable=not c.progress,
+                disable=None if c.progress else True,  # None: no bar when stderr is not a terminal
                 leave=False,
                 unit="batch",
             )
@@ -155,8 +155,6 @@ class Trainer:
             record["valid"] = metrics
             history.append(record)
             log.info("epoch %d: loss %.4f, valid %s %.4f (%.1fs)", epoch, record["loss"], c.monitor, score, epoch_seconds)
-            if c.progress:
-                tqdm.write(f"epoch {epoch:3d}  loss {record['loss']:.4f}  valid {c.monitor} {score:.4f}  {epoch_seconds:.1f}s")
             if score > best_score:
                 best_score, best_epoch, bad_epochs = score, epoch, 0
                 best_state = copy.deepcopy(model.state_dict())

@@ -308,6 +308,12 @@ def _auto_mapping(found: list[str]) -> dict[str, str]:
     return out
 
 
+def _missing_columns(mapping: Mapping[str, str], found: list[str]) -> list[str]:
+    """Mapped source columns absent from the file, and required canonical columns left unmapped."""
+    missing = [f"{canon} -> {src!r}" for canon, src in mapping.items() if src not in found]
+    return missing + [canon for canon in (Columns.USER, Columns.ITEM) if canon not in mapping]
+
+
 def _sep_name(sep: str) -> str:
     return f"{sep!r} ({_SEP_NAMES[sep]})" if sep in _SEP_NAMES else repr(sep)
 
@@ -521,8 +527,7 @@ def _read_header(p: Path, spec: _Delimited) -> None:
             f"({spec.description}) but found a single column {header[0]!r}{_delimiter_hint(first, spec.sep)}"
         )
     mapping = spec.mapping or _auto_mapping(header)
-    missing = [f"{canon} -> {src!r}" for canon, src in mapping.items() if src not in header]
-    missing += [canon for canon in (Columns.USER, Columns.ITEM) if canon not in mapping]
+    missing = _missing_columns(mapping, header)
     if missing:
         raise DataFormatError(
             f"{p}: line 1 (header): missing required column(s) {missing}; columns found: {header}; "
@@ -836,8 +841,7 @@ def _read_parquet(p: Path, *, columns: dict[str, str] | None, time_format: str |
         raise DataFormatError(f"{p}: not a readable parquet file ({_one_line(exc)})") from exc
     found = list(schema)
     mapping = dict(columns) if columns is not None else _auto_mapping(found)
-    missing = [f"{c} -> {s!r}" for c, s in mapping.items() if s not in found]
-    missing += [c for c in (Columns.USER, Columns.ITEM) if c not in mapping]
+    missing = _missing_columns(mapping, found)
     if missing:
         raise DataFormatError(
             f"{p}: missing required column(s) {missing}; columns found: {found}; "

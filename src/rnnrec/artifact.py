@@ -82,14 +82,24 @@ def save_artifact(artifact: Artifact, path: str | Path) -> Path:
     return path
 
 
-def load_artifact(path: str | Path) -> Artifact:
+def load_artifact_meta(path: str | Path) -> dict[str, Any]:
+    """The folder's config.json (model class, configuration, versions), checked but nothing else loaded."""
     path = Path(path)
     missing = [f for f in FILES if not (path / f).is_file()]
     if missing:
         raise RnnrecError(f"{path} is not an rnnrec model folder: missing {', '.join(missing)}")
-    meta = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    try:
+        meta = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RnnrecError(f"{path}/config.json: not valid JSON ({exc})") from None
     if meta.get("format_version") != FORMAT_VERSION:
         raise RnnrecError(f"{path}/config.json: format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
+    return meta
+
+
+def load_artifact(path: str | Path) -> Artifact:
+    path = Path(path)
+    meta = load_artifact_meta(path)
     state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
     with np.load(path / "histories.npz", allow_pickle=False) as z:
         histories = Sequences(z["offsets"], z["items"], z["times"] if "times" in z.files else None)

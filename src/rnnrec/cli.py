@@ -41,10 +41,63 @@ def _dataset(path: str, fmt: str, columns: dict[str, str] | None, config: Recomm
     return load_dataset(path, fmt, columns, d, items=items)
 
 
+def _session_config(args: argparse.Namespace):
+    from rnnrec.session_recommender import SessionConfig
+
+    config = SessionConfig.from_toml(args.config) if args.config else SessionConfig()
+    return config.with_overrides(args.set or [])
+
+
+def cmd_train_session(args: argparse.Namespace) -> int:
+    from rnnrec.session_recommender import SessionRecommender, load_session_data
+
+    config = _session_config(args)
+    if args.quiet:
+        config.train.progress = False
+    train, test = load_session_data(args.data, args.test, config, args.format, _columns(args.columns))
+    log.info("train: %d sessions, %d items, %d events; test: %d sessions",
+             train.n_users, train.n_items, train.sequences.n_events, test.n_users)
+    rec = SessionRecommender(config).fit(train)
+    result = rec.train_result
+    assert result is not None
+    sessions = rec.prepare_test(test)
+    t0 = time.perf_counter()
+    metrics_test = rec.evaluate(sessions)
+    eval_seconds = time.perf_counter() - t0
+    metrics = {
+        "protocol": "session",
+        "test": metrics_test,
+        "n_test": int(sessions.n_events - len(sessions)),
+        "n_test_sessions": len(sessions),
+        "train_seconds": result.train_seconds,
+        "epochs": result.epochs,
+        "train_events_per_second": result.events_per_second,
+        "seconds_per_epoch": result.seconds_per_epoch,
+        "eval_seconds": eval_seconds,
+        "seed": config.train.seed,
+        "device": str(rec.model.item_out.device) if rec.model is not None else "",
+        "history": result.history,
+        "data": {"path": str(args.data), "test_path": str(args.test) if args.test else None,
+                 "sessions": train.n_users, "items": train.n_items, "events": train.sequences.n_events},
+    }
+    out = Path(args.out)
+    rec.save(out, extra={"metrics": {"test": metrics_test, "protocol": "session"}})
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    print(f"test (session, {metrics['n_test']} targets in {len(sessions)} sessions): "
+          + "  ".join(f"{k} {metrics_test[k]:.4f}" for k in ("Recall@20", "MRR@20", "Recall@1", "Recall@5")))
+    print(f"{result.epochs} epochs, {result.train_seconds:.1f}s training "
+          f"({result.events_per_second:,.0f} events/s); model saved to {out}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from rnnrec.data.split import leave_one_out, time_split
     from rnnrec.recommender import SequentialRecommender
 
+    if args.protocol == "session":
+        return cmd_train_session(args)
+    if args.test:
+        raise RnnrecError("--test is for --protocol session; loo and time split the --data file themselves")
     config = _config(args)
     if args.quiet:
         config.train.progress = False
@@ -89,10 +142,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_class(path: str) -> str:
+    """Which recommender a model folder holds (read from its config.json, before loading it)."""
+    from rnnrec.artifact import load_artifact_meta
+
+    return load_artifact_meta(path)["model_class"]
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from rnnrec.data.split import leave_one_out
     from rnnrec.recommender import SequentialRecommender
 
+    if _model_class(args.model) == "SessionGRU":
+        from rnnrec.data.dataset import SequenceDataset
+        from rnnrec.session_recommender import SessionRecommender, read_session_frame
+
+        srec = SessionRecommender.load(args.model)
+        frame = read_session_frame(args.data, args.format, _columns(args.columns), srec.config.data.session_gap)
+        sessions = srec.prepare_test(SequenceDataset.from_interactions(frame, items=srec.items))
+        print(json.dumps({"protocol": "session", "test": srec.evaluate(sessions),
+                          "n_test": int(sessions.n_events - len(sessions)), "n_test_sessions": len(sessions)}, indent=2))
+        return 0
     rec = SequentialRecommender.load(args.model)
     dataset = _dataset(args.data, args.format, _columns(args.columns), items=rec.items)
     split = leave_one_out(dataset)
@@ -109,9 +179,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_recommend(args: argparse.Namespace) -> int:
     from rnnrec.recommender import SequentialRecommender
 
-    rec = SequentialRecommender.load(args.model)
     history = [h for h in args.history.split(",") if h] if args.history is not None else None
-    recs = rec.recommend(user=args.user, history=history, k=args.k, exclude_seen=args.exclude_seen, unknown=args.unknown)
+    if _model_class(args.model) == "SessionGRU":
+        from rnnrec.session_recommender import SessionRecommender
+
+        if history is None:
+            raise RnnrecError(f"{args.model} is a session model: it knows no users; pass the session's items with --history")
+        recs = SessionRecommender.load(args.model).recommend(history, k=args.k, exclude_seen=args.exclude_seen,
+                                                               unknown=args.unknown)
+    else:
+        rec = SequentialRecommender.load(args.model)
+        recs = rec.recommend(user=args.user, history=history, k=args.k, exclude_seen=args.exclude_seen,
+                             unknown=args.unknown)
     titles = {}
     if args.titles:
         from rnnrec.data.metadata import read_item_titles
@@ -138,6 +217,57 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from rnnrec.tuning import load_space, tune, write_best_config
+
+    space = load_space(args.space)
+    metric = args.metric
+    if args.protocol == "session":
+        from rnnrec.data.dataset import SequenceDataset
+        from rnnrec.session_recommender import SessionRecommender, read_session_frame
+
+        base = _session_config(args)
+        base.train.progress = False
+        metric = metric or "MRR@20"
+        frames: dict[float, tuple] = {}
+
+        def session_data(gap: float):
+            if gap not in frames:  # read once per session gap, not once per trial
+                train_frame = read_session_frame(args.data, args.format, _columns(args.columns), gap)
+                frames[gap] = (train_frame, read_session_frame(args.valid, args.format, _columns(args.columns), gap))
+            train_frame, valid_frame = frames[gap]
+            train = SequenceDataset.from_interactions(train_frame)
+            return train, SequenceDataset.from_interactions(valid_frame, items=train.items)
+
+        def objective(config) -> float:
+            train, valid = session_data(config.data.session_gap)
+            return SessionRecommender(config).fit(train).evaluate(valid)[metric]
+    else:
+        from rnnrec.data.split import leave_one_out
+        from rnnrec.recommender import SequentialRecommender
+
+        if args.valid:
+            raise RnnrecError("--valid is for --protocol session; loo tuning validates on each user's second-last event")
+        base = _config(args)
+        base.train.progress = False
+        metric = metric or "NDCG@10"
+
+        def objective(config) -> float:
+            dataset = _dataset(args.data, args.format, _columns(args.columns), config)
+            split = leave_one_out(dataset)
+            return SequentialRecommender(config).fit(dataset, split).evaluate(split.valid)[metric]
+
+    if args.protocol == "session" and not args.valid:
+        raise RnnrecError("--protocol session needs --valid (e.g. train_tr with --data and train_valid with --valid)")
+    result = tune(base, space, objective, args.trials, storage=args.storage, study_name=args.study,
+                  seed=args.seed, progress=not args.quiet)
+    write_best_config(result, args.out)
+    print(f"best {metric} {result.best_value:.4f} after {result.n_trials_completed} trials: "
+          + " ".join(result.best_overrides))
+    print(f"best configuration written to {args.out} (use it with `rnnrec train --config {args.out}`)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from rnnrec.demo import run_demo
 
@@ -149,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"rnnrec {__version__}")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
     sub = p.add_subparsers(dest="command", required=True)
+    quiet = argparse.ArgumentParser(add_help=False)  # -q also accepted after the subcommand
+    quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars, warnings only")
 
     def data_args(sp: argparse.ArgumentParser, flag: str = "--data") -> None:
         if flag == "--data":
@@ -156,20 +288,23 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--format", default="auto", help="input format (default: auto-detect)")
         sp.add_argument("--columns", help="for csv/parquet: user_id=COL,item_id=COL[,timestamp=COL]")
 
-    t = sub.add_parser("train", help="split (loo), train with early stopping, evaluate, save")
+    t = sub.add_parser("train", parents=[quiet], help="split, train, evaluate on test, save the model and metrics.json")
     data_args(t)
-    t.add_argument("--config", help="TOML file with [model], [objective], [train], [data] options")
+    t.add_argument("--test", help="--protocol session: test sessions file (default: the last day of --data)")
+    t.add_argument("--config", help="TOML file: [model], [objective], [train], [data] (loo/time) or "
+                   "[model], [train], [data] (session)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one option, e.g. train.seed=1")
-    t.add_argument("--protocol", choices=("loo", "time"), default="loo")
+    t.add_argument("--protocol", choices=("loo", "time", "session"), default="loo",
+                   help="loo/time: users' whole histories (sequence-aware); session: anonymous sessions (GRU4Rec)")
     t.add_argument("--out", required=True, help="model folder to write (with metrics.json)")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="evaluate a saved model on a log (loo protocol)")
+    e = sub.add_parser("evaluate", parents=[quiet], help="evaluate a saved model on a log (loo protocol)")
     e.add_argument("--model", required=True)
     data_args(e)
     e.set_defaults(func=cmd_evaluate)
 
-    r = sub.add_parser("recommend", help="top-k items for a user or a history")
+    r = sub.add_parser("recommend", parents=[quiet], help="top-k items for a user or a history")
     r.add_argument("--model", required=True)
     who = r.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", help="external user ID known to the model")
@@ -181,6 +316,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_recommend)
 
+    u = sub.add_parser("tune", parents=[quiet], help="hyper-parameter search (Optuna) on a train/validation pair, never on test")
+    data_args(u)
+    u.add_argument("--valid", help="--protocol session: validation sessions (e.g. train_valid; --data is train_tr)")
+    u.add_argument("--protocol", choices=("loo", "session"), default="session")
+    u.add_argument("--space", required=True, help="parameter space: JSON lines or TOML [[param]] tables")
+    u.add_argument("--trials", type=int, default=50, help="completed trials to reach (a resumed study counts its own)")
+    u.add_argument("--metric", help="validation metric to maximise (default MRR@20 for session, NDCG@10 for loo)")
+    u.add_argument("--storage", help="SQLite file (or Optuna URL) keeping the study; rerun to resume")
+    u.add_argument("--study", default="rnnrec", help="study name inside --storage")
+    u.add_argument("--seed", type=int, default=0, help="seed of the search (the sampler)")
+    u.add_argument("--config", help="base configuration (TOML) the search starts from")
+    u.add_argument("--set", action="append", metavar="KEY=VALUE", help="fixed overrides of the base configuration")
+    u.add_argument("--out", required=True, help="where to write the best configuration (TOML)")
+    u.set_defaults(func=cmd_tune)
+
     d = sub.add_parser("data", help="data utilities")
     dsub = d.add_subparsers(dest="data_command", required=True)
     di = dsub.add_parser("inspect", help="counts, time span, sequence lengths")
@@ -188,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(di, flag="")
     di.set_defaults(func=cmd_data_inspect)
 
-    m = sub.add_parser("demo", help="train on MovieLens latest-small and show recommendations")
+    m = sub.add_parser("demo", parents=[quiet], help="train on MovieLens latest-small and show recommendations")
     m.add_argument("--data-dir", help="folder holding ml-latest-small/ (else $RNNREC_DATA_DIR, cache, download)")
     m.add_argument("--epochs", type=int, default=10,
                    help="at most this many epochs (default 10 keeps the demo to minutes; `rnnrec train` runs to convergence)")

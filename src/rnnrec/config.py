@@ -32,19 +32,15 @@ class DataConfig:
                 raise ConfigError(f"data.{name} must be >= 0, got {getattr(self, name)!r}")
 
 
-@dataclass
-class RecommenderConfig:
-    model: GRU4RecConfig = field(default_factory=GRU4RecConfig)
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+class SectionedConfig:
+    """Shared behaviour of run configurations: dataclasses whose fields are option sections."""
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        return dataclasses.asdict(self)
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
 
     @classmethod
-    def from_dict(cls, obj: dict[str, Any], source: str = "config") -> "RecommenderConfig":
-        sections = {f.name: f for f in dataclasses.fields(cls)}
+    def from_dict(cls, obj: dict[str, Any], source: str = "config"):
+        sections = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = set(obj) - set(sections)
         if unknown:
             raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; expected {sorted(sections)}")
@@ -58,7 +54,7 @@ class RecommenderConfig:
         return cls(**built)
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> "RecommenderConfig":
+    def from_toml(cls, path: str | Path):
         path = Path(path)
         try:
             obj = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -77,7 +73,7 @@ class RecommenderConfig:
             lines.append("")
         return "\n".join(lines)
 
-    def with_overrides(self, assignments: list[str]) -> "RecommenderConfig":
+    def with_overrides(self, assignments: list[str]):
         """Apply ``key=value`` strings (values parsed as TOML: 0.1, true, "lstm" or bare lstm)."""
         obj = self.to_dict()
         for assignment in assignments:
@@ -86,7 +82,7 @@ class RecommenderConfig:
                 raise ConfigError(f"--set {assignment!r}: expected key=value")
             section, name = self._resolve_key(key.strip(), obj)
             obj[section][name] = _parse_value(raw.strip())
-        return RecommenderConfig.from_dict(obj, source="--set")
+        return type(self).from_dict(obj, source="--set")
 
     @staticmethod
     def _resolve_key(key: str, obj: dict[str, dict]) -> tuple[str, str]:
@@ -100,6 +96,16 @@ class RecommenderConfig:
             what = "unknown option" if not owners else f"ambiguous option (in {owners})"
             raise ConfigError(f"--set: {what} {key!r}; known: {_all_keys(obj)}")
         return owners[0], key
+
+
+@dataclass
+class RecommenderConfig(SectionedConfig):
+    """A sequence-aware (``loo`` / ``time``) run."""
+
+    model: GRU4RecConfig = field(default_factory=GRU4RecConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
 
 
 def _all_keys(obj: dict[str, dict]) -> str:

@@ -1,0 +1,128 @@
+"""Anonymous sessions: cutting user logs into sessions, the session-parallel schedule, test sessions.
+
+The session-parallel mini-batch (GRU4Rec) puts B sessions side by side; one training step feeds
+one event per slot and asks for the slot's next event. When a session ends, the next session
+(in order of start time) takes its slot and that slot's hidden state restarts from zero. The
+whole schedule is computed once, as arrays, so the training loop only indexes them.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from rnnrec.data.columns import Columns
+from rnnrec.data.sequences import Sequences
+from rnnrec.errors import DataFormatError
+
+
+def split_sessions(frame: pl.DataFrame, gap_seconds: float) -> pl.DataFrame:
+    """Cut each user's history into sessions wherever two events are more than ``gap_seconds`` apart.
+
+    The session ID becomes ``<user>#<n>`` (n = 0, 1, ... in time order) in the user column, so
+    everything downstream treats sessions as short anonymous sequences. Needs timestamps.
+    """
+    if gap_seconds <= 0:
+        raise DataFormatError(f"session gap must be > 0 seconds, got {gap_seconds}")
+    if Columns.TIME not in frame.columns:
+        raise DataFormatError("cutting sessions by an inactivity gap needs a timestamp column; this log has none")
+    df = frame.with_row_index("_row").sort([Columns.USER, Columns.TIME, "_row"])
+    gap = pl.col(Columns.TIME).diff().over(Columns.USER)
+    new_session = gap.is_null() | (gap > gap_seconds)
+    df = df.with_columns(new_session.cast(pl.Int64).cum_sum().over(Columns.USER).alias("_n"))
+    df = df.with_columns(
+        (pl.col(Columns.USER).cast(pl.Utf8) + "#" + (pl.col("_n") - 1).cast(pl.Utf8)).alias(Columns.USER)
+    )
+    return df.sort("_row").drop("_row", "_n")
+
+
+def order_by_start(sequences: Sequences) -> np.ndarray:
+    """Session indices sorted by the time of their first event (stable; file order without times)."""
+    if sequences.times is None:
+        return np.arange(len(sequences), dtype=np.int64)
+    starts = sequences.times[np.minimum(sequences.offsets[:-1], max(sequences.n_events - 1, 0))]
+    return np.argsort(starts, kind="stable").astype(np.int64)
+
+
+@dataclass
+class SessionSchedule:
+    """Step-by-slot arrays of a session-parallel epoch.
+
+    ``inputs[t, b]`` is the item slot ``b`` reads at step ``t`` and ``targets[t, b]`` the item it
+    must predict (both -1 where the slot is idle, which happens only in the last steps, when no
+    session is left to fill it). ``resets[t, b]`` is True where a new session starts in the slot.
+    """
+
+    inputs: np.ndarray  # (T, B) int64
+    targets: np.ndarray  # (T, B) int64
+    resets: np.ndarray  # (T, B) bool
+
+    @property
+    def n_steps(self) -> int:
+        return self.inputs.shape[0]
+
+    @property
+    def n_targets(self) -> int:
+        return int((self.targets >= 0).sum())
+
+
+def session_parallel_schedule(sequences: Sequences, batch_size: int) -> SessionSchedule:
+    """Lay out ``sequences`` (already in training order, each of length >= 2) into B parallel slots.
+
+    A session of length L occupies its slot for L-1 steps. A freed slot takes the next session;
+    slots freed at the same step are refilled in slot order. Nothing is dropped: when sessions
+    run out, the remaining slots finish their sessions while the idle ones are marked -1.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    lengths = sequences.lengths
+    if len(lengths) and lengths.min() < 2:
+        raise DataFormatError("session-parallel training needs sessions of at least 2 events")
+    n = len(lengths)
+    steps = lengths - 1
+    slot = np.empty(n, dtype=np.int64)
+    start = np.empty(n, dtype=np.int64)
+    # One pass over sessions (not events): a heap of (step the slot frees up, slot).
+    free = [(0, b) for b in range(min(batch_size, n))]
+    heapq.heapify(free)
+    for i in range(n):
+        t, b = heapq.heappop(free)
+        slot[i], start[i] = b, t
+        heapq.heappush(free, (t + int(steps[i]), b))
+    n_steps = int((start + steps).max()) if n else 0
+    width = min(batch_size, n) if n else batch_size
+    inputs = np.full((n_steps, width), -1, dtype=np.int64)
+    targets = np.full((n_steps, width), -1, dtype=np.int64)
+    resets = np.zeros((n_steps, width), dtype=bool)
+    # Every event but the last of its session is an input; its successor is the target.
+    total = int(steps.sum())
+    session_of = np.repeat(np.arange(n, dtype=np.int64), steps)
+    j = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(steps) - steps, steps)
+    src = sequences.offsets[:-1][session_of] + j
+    rows, cols = start[session_of] + j, slot[session_of]
+    inputs[rows, cols] = sequences.items[src]
+    targets[rows, cols] = sequences.items[src + 1]
+    resets[start[steps > 0], slot[steps > 0]] = True
+    return SessionSchedule(inputs, targets, resets)
+
+
+def test_sessions(sequences: Sequences, known_items: np.ndarray) -> Sequences:
+    """PROTOCOL §2.2: drop events whose item is not a training item, then sessions shorter than 2."""
+    kept = sequences.take_events(np.isin(sequences.items, known_items))
+    return kept.subset(np.flatnonzero(kept.lengths >= 2))
+
+
+def split_last_days(sequences: Sequences, days: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """PROTOCOL §2.1: sessions whose last event falls in the final ``days`` of the log are test.
+
+    Returns (train rows, test rows) as session indices.
+    """
+    if sequences.times is None:
+        raise DataFormatError("a time-based session split needs timestamps; pass a separate test file instead")
+    ends = sequences.times[sequences.offsets[1:] - 1]
+    cutoff = float(sequences.times.max()) - days * 86400.0
+    test = ends > cutoff
+    return np.flatnonzero(~test), np.flatnonzero(test)

@@ -1,0 +1,101 @@
+"""Session-parallel losses over a (B, B + n_sample) score matrix, and the negative-sample store.
+
+Row i's positive is its own target; its negatives are the other targets of the mini-batch plus
+``n_sample`` extra items shared by the whole mini-batch, drawn from popularity^``sample_alpha``.
+Scores are computed once per distinct candidate item, with its number of occurrences as a weight. Drawing them one mini-batch at a time would cost a call per step,
+so the :class:`SampleStore` draws millions at once and hands out slices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class SampleStore:
+    """Pre-drawn negative samples, ``n_sample`` per step, refilled ``store_size`` samples at a time."""
+
+    def __init__(
+        self,
+        counts: np.ndarray,
+        n_sample: int,
+        alpha: float,
+        store_size: int = 10_000_000,
+        generator: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        weights = np.asarray(counts, dtype=np.float64) ** alpha
+        weights[np.asarray(counts) <= 0] = 0.0  # padding and items never seen are never drawn
+        if weights.sum() <= 0:
+            raise ValueError("no item has a positive count: cannot sample negatives")
+        self.probabilities = torch.as_tensor(weights / weights.sum(), dtype=torch.float32)
+        self.log_probabilities = torch.log(self.probabilities.clamp_min(1e-30)).to(device)
+        self.n_sample = n_sample
+        self.per_fill = max(1, store_size // max(n_sample, 1))
+        self.generator = generator
+        self.device = device
+        self._store = torch.empty(0, max(n_sample, 1), dtype=torch.long)
+        self._next = 0
+
+    def _fill(self) -> None:
+        # Inverse-CDF sampling: one searchsorted over sorted uniforms is far faster than a call per step.
+        cdf = torch.cumsum(self.probabilities.double(), 0)
+        u = torch.rand(self.per_fill * self.n_sample, generator=self.generator, dtype=torch.float64) * cdf[-1]
+        drawn = torch.searchsorted(cdf, u, right=True).clamp_(max=len(cdf) - 1)
+        self._store = drawn.view(self.per_fill, self.n_sample).to(self.device)
+        self._next = 0
+
+    def next(self) -> torch.Tensor:
+        """The ``n_sample`` negatives of the next step (an empty tensor when ``n_sample`` is 0)."""
+        if self.n_sample == 0:
+            return torch.empty(0, dtype=torch.long, device=self.device)
+        if self._next >= self._store.shape[0]:
+            self._fill()
+        out = self._store[self._next]
+        self._next += 1
+        return out
+
+
+def cross_entropy_logq(
+    scores: torch.Tensor, positives: torch.Tensor, counts: torch.Tensor, log_q: torch.Tensor | None = None, logq: float = 0.0
+) -> torch.Tensor:
+    """Sampled softmax cross-entropy over the distinct candidates.
+
+    ``scores`` (B, U) are against the U distinct candidate items, ``counts`` (U,) how often each
+    occurs among the B targets + n_sample negatives, ``positives`` (B,) each row's target column.
+    Adding log(count) to a score is exactly the softmax over the candidate list with repeats, at a
+    fraction of the cost. ``logq`` > 0 subtracts ``logq · log q(item)`` (logQ correction).
+    """
+    logits = scores + counts.log()
+    if logq and log_q is not None:
+        logits = logits - logq * log_q
+    return nn.functional.cross_entropy(logits, positives)
+
+
+def _negative_weights(scores: torch.Tensor, positives: torch.Tensor, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's target score (B, 1) and softmax weights over its negatives (B, U).
+
+    The negatives of row i are all candidate occurrences but its own target column, so the
+    target item's count drops by one in its row (to zero when no other row or sample holds it).
+    """
+    B = scores.shape[0]
+    rows = torch.arange(B, device=scores.device)
+    negatives = counts.expand(B, -1).clone()
+    negatives[rows, positives] -= 1
+    weights = torch.softmax(scores + negatives.log(), dim=1).nan_to_num(0.0)  # a row without negatives: 0
+    return scores[rows, positives].unsqueeze(1), weights
+
+
+def bpr_max(scores: torch.Tensor, positives: torch.Tensor, counts: torch.Tensor, bpreg: float) -> torch.Tensor:
+    """BPR-max: -log Σ_j w_j σ(s_i - s_j) + bpreg Σ_j w_j s_j², w = softmax over the negatives."""
+    target, w = _negative_weights(scores, positives, counts)
+    ranking = -torch.log((w * torch.sigmoid(target - scores)).sum(dim=1) + 1e-24)
+    reg = (w * scores.square()).sum(dim=1)
+    return (ranking + bpreg * reg).mean()
+
+
+def top1_max(scores: torch.Tensor, positives: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """TOP1-max: Σ_j w_j (σ(s_j - s_i) + σ(s_j²)), w = softmax over the negatives."""
+    target, w = _negative_weights(scores, positives, counts)
+    return (w * (torch.sigmoid(scores - target) + torch.sigmoid(scores.square()))).sum(dim=1).mean()

@@ -1,0 +1,182 @@
+"""GRU4Rec's training recipe: session-parallel mini-batches, one optimiser step per event column.
+
+Each step feeds one event per slot, scores the slot's next item against the other targets of
+the mini-batch plus ``n_sample`` shared popularity-sampled negatives, and updates only the item
+rows the step touched. The hidden state is carried from step to step without back-propagating
+through earlier steps (which the GRU4Rec papers found unnecessary for sessions) and restarts
+from zero in a slot whenever a new session enters it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from rnnrec.data.sequences import Sequences
+from rnnrec.data.sessions import order_by_start, session_parallel_schedule
+from rnnrec.device import resolve_device
+from rnnrec.errors import ConfigError, TrainingError
+from rnnrec.models.session_gru import SessionGRU
+from rnnrec.optim import OPTIMIZERS, RowSparseOptimizer
+from rnnrec.session_losses import SampleStore, bpr_max, cross_entropy_logq, top1_max
+
+log = logging.getLogger("rnnrec")
+
+
+@dataclass
+class SessionTrainConfig:
+    epochs: int = 10
+    batch_size: int = 32
+    optimizer: str = "adagrad"  # adagrad (with Nesterov momentum) | adam; both update touched rows only
+    learning_rate: float = 0.1
+    momentum: float = 0.0  # Adagrad's Nesterov momentum (0 = off)
+    n_sample: int = 2048  # extra negatives shared by a mini-batch (0 = in-batch negatives only)
+    sample_alpha: float = 0.75  # negatives drawn from popularity ** sample_alpha
+    sample_store_size: int = 10_000_000  # negatives drawn per refill of the sample store
+    seed: int = 42
+    device: str = "auto"
+    threads: int = 0  # CPU threads for torch (0 = leave torch's default)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.n_sample < 0 or self.sample_store_size < 1 or self.threads < 0:
+            raise ConfigError("train.n_sample and train.threads must be >= 0, train.sample_store_size >= 1")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"train.learning_rate must be > 0, got {self.learning_rate!r}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"train.momentum must be in [0, 1), got {self.momentum!r}")
+
+
+@dataclass
+class SessionTrainResult:
+    epochs: int
+    train_seconds: float
+    events_per_second: float  # training targets (next-item predictions) per second
+    seconds_per_epoch: float
+    history: list[dict] = field(default_factory=list)
+
+
+def fit_sessions(
+    model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config: SessionTrainConfig
+) -> SessionTrainResult:
+    """Train ``model`` on ``sessions`` (each >= 2 events; ordered here by start time)."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    device = resolve_device(config.device)
+    model.to(device).train()
+    schedule = session_parallel_schedule(sessions.subset(order_by_start(sessions)), config.batch_size)
+    if schedule.n_steps == 0:
+        raise TrainingError("no training session has 2 or more events")
+    inputs = torch.as_tensor(schedule.inputs, device=device)
+    targets = torch.as_tensor(schedule.targets, device=device)
+    keep = torch.as_tensor(~schedule.resets, dtype=torch.float32, device=device).unsqueeze(-1)
+    full = (schedule.targets >= 0).all(axis=1)
+    store = SampleStore(item_counts, config.n_sample, config.sample_alpha, config.sample_store_size, generator, device)
+    tables = [model.item_out, model.item_bias] + ([model.item_in] if model.item_in is not None else [])
+    dense = [p for name, p in model.named_parameters() if not name.startswith("item_")]
+    opt = RowSparseOptimizer(dense, tables, config.optimizer, config.learning_rate, config.momentum)
+    step_fn = _StepFunction(model, store, opt)
+    n_targets = schedule.n_targets
+    history: list[dict] = []
+    total = 0.0
+    for epoch in range(1, config.epochs + 1):
+        t0 = time.perf_counter()
+        state = model.initial_state(inputs.shape[1], device)
+        loss_sum = torch.zeros((), device=device)
+        bar = tqdm(range(schedule.n_steps), desc=f"epoch {epoch}", leave=False, disable=not config.progress,
+                   mininterval=1.0, unit="step")
+        for t in bar:
+            if full[t]:
+                loss, state = step_fn(inputs[t], targets[t], state * keep[t])
+            else:
+                active = torch.nonzero(targets[t] >= 0).squeeze(1)
+                loss, new = step_fn(inputs[t, active], targets[t, active], (state * keep[t])[:, active])
+                state = state.clone()
+                state[:, active] = new
+            loss_sum += loss
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+        total += seconds
+        mean_loss = float(loss_sum) / schedule.n_steps
+        if not math.isfinite(mean_loss):
+            raise TrainingError(f"epoch {epoch}: the loss became {mean_loss}; lower train.learning_rate")
+        history.append({"epoch": epoch, "loss": mean_loss, "seconds": seconds, "events_per_second": n_targets / seconds})
+        log.info("epoch %d  loss %.4f  %.1fs  %.0f events/s", epoch, mean_loss, seconds, n_targets / seconds)
+    model.eval()
+    return SessionTrainResult(
+        epochs=config.epochs,
+        train_seconds=total,
+        events_per_second=n_targets * config.epochs / total,
+        seconds_per_epoch=total / config.epochs,
+        history=history,
+    )
+
+
+class _StepFunction:
+    """One optimiser step for one column of events; item tables are read and written by row."""
+
+    def __init__(self, model: SessionGRU, store: SampleStore, opt: RowSparseOptimizer) -> None:
+        self.model, self.store, self.opt = model, store, opt
+        self.shared = model.config.embedding == "shared"
+        self.loss = model.config.loss
+        self.dense_unique_limit = 8 * (store.n_sample + 256)
+
+    def _unique(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sorted distinct values and the inverse map. For catalogues up to a few times the
+        candidate count, a bincount over the catalogue beats sorting the candidates."""
+        n = self.model.n_items
+        if n > self.dense_unique_limit:
+            return torch.unique(index, return_inverse=True)
+        present = torch.bincount(index, minlength=n) > 0
+        position = torch.cumsum(present, 0) - 1
+        return torch.nonzero(present).squeeze(1), position.index_select(0, index)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        model, B = self.model, x.shape[0]
+        candidates = torch.cat([y, self.store.next()])
+        # Each distinct touched row is gathered once, as a leaf the optimiser then updates by row.
+        if self.shared:
+            rows, inverse = self._unique(torch.cat([x, candidates]))
+            out_rows = model.item_out.detach().index_select(0, rows).requires_grad_()
+            inp = out_rows.index_select(0, inverse[:B])
+            cand_index = inverse[B:]
+        else:
+            rows, cand_index = self._unique(candidates)
+            in_rows_idx, in_inverse = self._unique(x)
+            out_rows = model.item_out.detach().index_select(0, rows).requires_grad_()
+            in_rows = model.item_in.detach().index_select(0, in_rows_idx).requires_grad_()
+            inp = in_rows.index_select(0, in_inverse)
+        bias_rows = model.item_bias.detach().index_select(0, rows).requires_grad_()
+        counts = torch.bincount(cand_index, minlength=rows.shape[0]).to(out_rows.dtype)  # input-only rows: 0
+        positives = cand_index[:B]
+        out, new_state = model.step(inp, state)
+        scores = model.final_activation(torch.addmm(bias_rows, out, out_rows.T))
+        if self.loss == "cross-entropy":
+            log_q = self.store.log_probabilities.index_select(0, rows)
+            loss = cross_entropy_logq(scores, positives, counts, log_q, model.config.logq)
+        elif self.loss == "bpr-max":
+            loss = bpr_max(scores, positives, counts, model.config.bpreg)
+        else:
+            loss = top1_max(scores, positives, counts)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step_dense()
+        self.opt.step_rows(model.item_out, rows, out_rows.grad)
+        self.opt.step_rows(model.item_bias, rows, bias_rows.grad)
+        if not self.shared:
+            self.opt.step_rows(model.item_in, in_rows_idx, in_rows.grad)
+        return loss.detach(), new_state.detach()

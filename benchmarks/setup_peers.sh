@@ -2,6 +2,11 @@
 # Creates the peer virtualenvs for benchmarks/loo_benchmark.py (git-ignored):
 #   benchmarks/.envs/rectools  — RecTools 0.19.0 with its torch extra (SASRecModel)
 #   benchmarks/.envs/recbole   — RecBole 1.2.1 (GRU4Rec)
+# and for benchmarks/session_benchmark.py:
+#   benchmarks/.envs/gru4rec   — torch, numpy, pandas, joblib: the runtime of the OFFICIAL PyTorch GRU4Rec.
+#                                Its code is NOT installed here (its licence forbids redistribution): clone
+#                                hidasib/GRU4Rec_PyTorch_Official yourself and pass the folder to the
+#                                harness with --gru4rec-path.
 # Peers are installed from PyPI into their own envs; no peer code is copied into the repo.
 #
 # torch==2.13.0 is installed FIRST and is named again on every later pip command line, so pip never
@@ -11,7 +16,8 @@
 #
 # Every other package is pinned by benchmarks/peers/constraints-<env>.txt (a pip freeze of the
 # envs the published numbers were measured with). Re-running is cheap: an env whose stamp matches
-# the constraints file is left alone. Usage: bash benchmarks/setup_peers.sh [rectools] [recbole]
+# the constraints file is left alone. Usage: bash benchmarks/setup_peers.sh [rectools] [recbole] [gru4rec]
+# (no argument: rectools and recbole, the `loo` peers).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -64,6 +70,19 @@ print('[recbole] ok: recbole', recbole.__version__, 'torch', torch.__version__)"
     stamp_of recbole > "$env/.stamp"
 }
 
+setup_gru4rec() {
+    local env="$ENVS/gru4rec"
+    make_env gru4rec || return 0
+    # run.py of the official GRU4Rec imports numpy, pandas, joblib (and torch); nothing else.
+    # numpy<2: under NumPy 2's type promotion its compatibility-mode initialisation produces float64
+    # weights and fails ("Could not set tensor of type double to a tensor of type float").
+    "$env/bin/python" -m pip install "${PIP_FLAGS[@]}" "${TORCH_ARGS[@]}" -c "$PEERS/constraints-gru4rec.txt" \
+        "$TORCH" numpy==1.26.4 pandas==2.2.3 joblib==1.6.0
+    "$env/bin/python" -c "import torch, numpy, pandas, joblib; \
+print('[gru4rec] ok: torch', torch.__version__, 'numpy', numpy.__version__, 'pandas', pandas.__version__, 'joblib', joblib.__version__)"
+    stamp_of gru4rec > "$env/.stamp"
+}
+
 mkdir -p "$ENVS"
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(rectools recbole)
@@ -71,6 +90,7 @@ for t in "${targets[@]}"; do
     case "$t" in
         rectools) setup_rectools ;;
         recbole) setup_recbole ;;
-        *) echo "unknown env '$t' (rectools | recbole)" >&2; exit 2 ;;
+        gru4rec) setup_gru4rec ;;
+        *) echo "unknown env '$t' (rectools | recbole | gru4rec)" >&2; exit 2 ;;
     esac
 done

@@ -60,6 +60,21 @@ class RowSparseOptimizer:
         """Update ``table[rows]`` (``rows`` unique) given the gradient of the gathered rows."""
         table.index_add_(0, rows, self._delta(self.state[table], grad, rows))
 
+    @torch.no_grad()
+    def step_masked(self, table: nn.Parameter, grad: torch.Tensor, touched: torch.Tensor) -> None:
+        """Update the rows of ``table`` where ``touched`` (bool, one per row) from a whole-table
+        gradient; the other rows and their optimiser state stay as they are."""
+        state = self.state[table]
+        if self.kind == "adagrad" and not self.momentum:
+            table.add_(self._delta(state, grad, None))  # a zero gradient already changes nothing
+            return
+        saved = {name: value.clone() for name, value in state.items()}
+        delta = self._delta(state, grad, None)
+        mask = touched.view(-1, *([1] * (table.dim() - 1)))
+        for name, value in state.items():
+            value.copy_(torch.where(mask, value, saved[name]))
+        table.add_(delta * mask)
+
     def _delta(self, state: dict[str, torch.Tensor], g: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
         """The change to apply (to the whole parameter, or to ``rows`` of it); updates the state.
 

@@ -65,37 +65,49 @@ def cross_entropy_logq(
     ``scores`` (B, U) are against the U distinct candidate items, ``counts`` (U,) how often each
     occurs among the B targets + n_sample negatives, ``positives`` (B,) each row's target column.
     Adding log(count) to a score is exactly the softmax over the candidate list with repeats, at a
-    fraction of the cost. ``logq`` > 0 subtracts ``logq · log q(item)`` (logQ correction).
+    fraction of the cost (the positive is its own column only, as in the list with repeats). ``logq`` > 0 subtracts ``logq · log q(item)`` (logQ correction).
     """
     logits = scores + counts.log()
     if logq and log_q is not None:
         logits = logits - logq * log_q
-    return nn.functional.cross_entropy(logits, positives)
+    # log(count) on the positive's own logit would count its repeats as positives too; adding it
+    # back gives the loss of the list with repeats exactly (a constant: the gradient is unchanged).
+    return nn.functional.cross_entropy(logits, positives) + counts[positives].log().mean()
 
 
-def _negative_weights(scores: torch.Tensor, positives: torch.Tensor, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each row's target score (B, 1) and softmax weights over its negatives (B, U).
+def _negative_weights(
+    scores: torch.Tensor, positives: torch.Tensor, counts: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each row's target score (B, 1), softmax weights over its negatives (B, U), and which rows
+    have any negative at all (B,).
 
     The negatives of row i are all candidate occurrences but its own target column, so the
     target item's count drops by one in its row (to zero when no other row or sample holds it).
+    A row without negatives (one active slot, no samples) gets zero weights and no loss.
     """
     B = scores.shape[0]
     rows = torch.arange(B, device=scores.device)
     negatives = counts.expand(B, -1).clone()
     negatives[rows, positives] -= 1
-    weights = torch.softmax(scores + negatives.log(), dim=1).nan_to_num(0.0)  # a row without negatives: 0
-    return scores[rows, positives].unsqueeze(1), weights
+    has_negative = negatives.sum(dim=1) > 0
+    log_negatives = torch.where(has_negative.unsqueeze(1), negatives.log(), torch.zeros_like(negatives))
+    weights = torch.softmax(scores + log_negatives, dim=1) * has_negative.unsqueeze(1)
+    return scores[rows, positives].unsqueeze(1), weights, has_negative
+
+
+def _mean_over(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (values * mask).sum() / mask.sum().clamp_min(1)
 
 
 def bpr_max(scores: torch.Tensor, positives: torch.Tensor, counts: torch.Tensor, bpreg: float) -> torch.Tensor:
     """BPR-max: -log Σ_j w_j σ(s_i - s_j) + bpreg Σ_j w_j s_j², w = softmax over the negatives."""
-    target, w = _negative_weights(scores, positives, counts)
+    target, w, has_negative = _negative_weights(scores, positives, counts)
     ranking = -torch.log((w * torch.sigmoid(target - scores)).sum(dim=1) + 1e-24)
     reg = (w * scores.square()).sum(dim=1)
-    return (ranking + bpreg * reg).mean()
+    return _mean_over(ranking + bpreg * reg, has_negative)
 
 
 def top1_max(scores: torch.Tensor, positives: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     """TOP1-max: Σ_j w_j (σ(s_j - s_i) + σ(s_j²)), w = softmax over the negatives."""
-    target, w = _negative_weights(scores, positives, counts)
-    return (w * (torch.sigmoid(scores - target) + torch.sigmoid(scores.square()))).sum(dim=1).mean()
+    target, w, has_negative = _negative_weights(scores, positives, counts)
+    return _mean_over((w * (torch.sigmoid(scores - target) + torch.sigmoid(scores.square()))).sum(dim=1), has_negative)

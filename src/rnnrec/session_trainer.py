@@ -42,6 +42,7 @@ class SessionTrainConfig:
     seed: int = 42
     device: str = "auto"
     threads: int = 0  # CPU threads for torch (0 = leave torch's default)
+    dense_catalogue_limit: int = 50_000  # on a GPU, score every item when the catalogue is this small
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -88,7 +89,8 @@ def fit_sessions(
     tables = [model.item_out, model.item_bias] + ([model.item_in] if model.item_in is not None else [])
     dense = [p for name, p in model.named_parameters() if not name.startswith("item_")]
     opt = RowSparseOptimizer(dense, tables, config.optimizer, config.learning_rate, config.momentum)
-    step_fn = _StepFunction(model, store, opt)
+    dense = device.type == "cuda" and model.n_items <= config.dense_catalogue_limit
+    step_fn = _WholeCatalogueStep(model, store, opt) if dense else _StepFunction(model, store, opt)
     n_targets = schedule.n_targets
     history: list[dict] = []
     total = 0.0
@@ -179,4 +181,54 @@ class _StepFunction:
         self.opt.step_rows(model.item_bias, rows, bias_rows.grad)
         if not self.shared:
             self.opt.step_rows(model.item_in, in_rows_idx, in_rows.grad)
+        return loss.detach(), new_state.detach()
+
+
+class _WholeCatalogueStep:
+    """The GPU form of the same step for catalogues that fit: score every item at once.
+
+    Items that are not candidates get a count of 0 (a -inf logit), so the loss equals the
+    sampled one exactly; but every tensor keeps a fixed shape and nothing waits on the GPU
+    (no ``unique``/``nonzero``), so steps queue back to back. Untouched rows get a zero gradient
+    and, through the ``touched`` mask, no optimiser change.
+    """
+
+    def __init__(self, model: SessionGRU, store: SampleStore, opt: RowSparseOptimizer) -> None:
+        self.model, self.store, self.opt = model, store, opt
+        self.loss = model.config.loss
+        device = model.item_out.device
+        self.all_rows = torch.arange(model.n_items, device=device)
+        self.log_q = store.log_probabilities
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        model = self.model
+        candidates = torch.cat([y, self.store.next()])
+        counts = torch.zeros(model.n_items, device=x.device).index_add_(
+            0, candidates, torch.ones(candidates.shape[0], device=x.device))
+        touched = counts > 0  # output rows: the candidates (and the inputs when they share the table)
+        if model.item_in is None:
+            touched = touched.index_fill_(0, x, True)
+        out_rows = model.item_out.detach().requires_grad_()
+        bias_rows = model.item_bias.detach().requires_grad_()
+        if model.item_in is None:
+            inp = out_rows.index_select(0, x)
+        else:
+            in_rows = model.item_in.detach().requires_grad_()
+            inp = in_rows.index_select(0, x)
+        out, new_state = model.step(inp, state)
+        scores = model.final_activation(torch.addmm(bias_rows, out, out_rows.T))
+        if self.loss == "cross-entropy":
+            loss = cross_entropy_logq(scores, y, counts, self.log_q, model.config.logq)
+        elif self.loss == "bpr-max":
+            loss = bpr_max(scores, y, counts, model.config.bpreg)
+        else:
+            loss = top1_max(scores, y, counts)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step_dense()
+        self.opt.step_masked(model.item_out, out_rows.grad, touched)
+        self.opt.step_masked(model.item_bias, bias_rows.grad, touched)
+        if model.item_in is not None:
+            touched_in = torch.zeros_like(touched).index_fill_(0, x, True)
+            self.opt.step_masked(model.item_in, in_rows.grad, touched_in)
         return loss.detach(), new_state.detach()

@@ -1,0 +1,115 @@
+"""``rnnrec train/evaluate/recommend/tune --protocol session`` end to end, on a generated session
+log in the GRU4Rec TSV layout (labelled: generated data following a fixed item cycle, not a real
+dataset), plus one run on the real rsc15-100k sample when it is present."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rnnrec.cli import main
+
+SMALL = ["--set", "hidden=16", "--set", "epochs=3", "--set", "batch_size=8", "--set", "n_sample=4",
+         "--set", "learning_rate=0.2", "--set", "device=cpu", "--set", "dropout_embed=0.0"]
+ROOT = Path(__file__).resolve().parents[1]
+RSC15 = ROOT.parent / "shared" / "datasets" / "rsc15-100k"
+
+
+def _write_sessions(path: Path, n_sessions: int, start_time: float) -> Path:
+    """Sessions walking the cycle 1→2→…→6→1 from a rotating start, 3 to 5 clicks each."""
+    lines = ["SessionId\tItemId\tTime"]
+    for s in range(n_sessions):
+        for t in range(3 + s % 3):
+            lines.append(f"{s}\t{(s + t) % 6 + 1}\t{start_time + 100 * s + t}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("sessions")
+    return _write_sessions(d / "train.tsv", 120, 1e9), _write_sessions(d / "test.tsv", 30, 2e9)
+
+
+@pytest.fixture(scope="module")
+def trained(logs, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "model"
+    train, test = logs
+    assert main(["train", "--protocol", "session", "--data", str(train), "--test", str(test),
+                 "--out", str(out), "-q", *SMALL]) == 0
+    return out
+
+
+def test_train_writes_session_metrics(trained):
+    m = json.loads((trained / "metrics.json").read_text())
+    assert m["protocol"] == "session"
+    # 30 test sessions of lengths 3, 4, 5 repeating → 10 × (2 + 3 + 4) targets.
+    assert m["n_test"] == 90 and m["n_test_sessions"] == 30
+    assert set(m["test"]) == {f"{name}@{k}" for name in ("Recall", "MRR") for k in (1, 5, 10, 20)}
+    assert m["test"]["Recall@1"] > 0.9  # the cycle is learnable exactly
+    assert m["test"]["Recall@20"] == 1.0  # 6 items: every target is in any top 20
+    assert m["epochs"] == 3 and len(m["history"]) == 3 and m["train_events_per_second"] > 0
+
+
+def test_recommend_and_evaluate_session_model(trained, logs, capsys):
+    assert main(["recommend", "--model", str(trained), "--history", "1,2", "-k", "2", "--json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert recs[0]["item_id"] == "3"
+    assert main(["evaluate", "--model", str(trained), "--data", str(logs[1]), "-q"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["protocol"] == "session" and out["n_test"] == 90 and out["test"]["Recall@1"] > 0.9
+
+
+def test_session_model_refuses_users(trained, capsys):
+    assert main(["recommend", "--model", str(trained), "--user", "7"]) == 2
+    assert "session model" in capsys.readouterr().err
+
+
+def test_invalid_loss_combination_is_a_clear_error(logs, tmp_path, capsys):
+    train, test = logs
+    code = main(["train", "--protocol", "session", "--data", str(train), "--test", str(test), "--out",
+                 str(tmp_path / "m"), "--set", "loss=bpr-max", *SMALL])
+    assert code == 2
+    assert "logq" in capsys.readouterr().err  # bpr-max with the default logq = 1 is rejected
+
+
+def test_one_file_is_split_by_its_last_day(tmp_path):
+    log = _write_sessions(tmp_path / "all.tsv", 60, 1e9)
+    with log.open("a") as f:  # three sessions two days later: the test set
+        for s in range(3):
+            for t in range(3):
+                f.write(f"late{s}\t{(s + t) % 6 + 1}\t{1e9 + 2 * 86400 + 10 * s + t}\n")
+    out = tmp_path / "model"
+    assert main(["train", "--protocol", "session", "--data", str(log), "--out", str(out), "-q", *SMALL]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_test_sessions"] == 3 and m["n_test"] == 6 and m["data"]["sessions"] == 60
+
+
+def test_tune_writes_a_config_train_accepts_and_resumes(logs, tmp_path, capsys):
+    train, valid = logs
+    space = tmp_path / "space.jsonl"
+    space.write_text('{"name": "train.learning_rate", "dtype": "float", "values": [0.05, 0.3]}\n'
+                     '{"name": "model.loss", "dtype": "categorical", "values": ["cross-entropy", "bpr-max"]}\n')
+    args = ["tune", "--protocol", "session", "--data", str(train), "--valid", str(valid), "--space", str(space),
+            "--storage", str(tmp_path / "study.db"), "--out", str(tmp_path / "best.toml"), "-q",
+            "--set", "logq=0.0", *SMALL]
+    assert main([*args, "--trials", "2"]) == 0
+    assert main([*args, "--trials", "3"]) == 0  # resumes: one more trial, not three
+    assert "after 3 trials" in capsys.readouterr().out
+    best = tmp_path / "best.toml"
+    assert main(["train", "--protocol", "session", "--data", str(train), "--test", str(valid), "--config",
+                 str(best), "--out", str(tmp_path / "m"), "-q"]) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not RSC15.is_dir(), reason=f"shared dataset not found: {RSC15}")
+def test_rsc15_published_config_two_epochs(tmp_path):
+    """The shipped RSC15 config on the real sample: 2 epochs already rank well (10 epochs: benchmark)."""
+    out = tmp_path / "rsc15"
+    assert main(["train", "--protocol", "session", "--config", str(ROOT / "examples/configs/rsc15_gru4rec.toml"),
+                 "--data", str(RSC15 / "yoochoose-clicks-100k_train_full.txt"),
+                 "--test", str(RSC15 / "yoochoose-clicks-100k_test.txt"),
+                 "--set", "epochs=2", "--set", "device=cpu", "--out", str(out), "-q"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_test"] == 10152 and m["n_test_sessions"] == 3416
+    assert m["test"]["Recall@20"] > 0.62 and m["test"]["MRR@20"] > 0.30

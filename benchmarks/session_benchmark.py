@@ -535,8 +535,10 @@ def official_checkout(path: Path) -> dict:
     for f in ("run.py", "gru4rec_pytorch.py", "evaluation.py"):
         if (path / f).is_file():
             out[f"sha256_{f}"] = hashlib.sha256((path / f).read_bytes()).hexdigest()
+    # Only a clone of its own: a folder copied inside another repository must not report that one's commit.
+    top = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
     r = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True)
-    if r.returncode == 0 and r.stdout.strip():
+    if r.returncode == 0 and r.stdout.strip() and Path(top.stdout.strip()).resolve() == path.resolve():
         out["git_commit"] = r.stdout.strip()
     out["id"] = (f"commit {out['git_commit'][:12]}" if "git_commit" in out
                  else f"gru4rec_pytorch.py sha256 {out.get('sha256_gru4rec_pytorch.py', '?')[:12]}")

@@ -41,6 +41,7 @@ def naive_top1_max(full):
 
 
 N_ITEMS, H = 9, 4
+ALPHA = 0.75  # sample_alpha: the extra negatives are drawn from popularity^ALPHA
 
 
 def _tensors(seed=0):
@@ -65,7 +66,9 @@ def _both_ways(loss_name, targets, samples, logq=0.0, bpreg=0.0, seed=0):
         if mode == "naive":
             full = o @ v[candidates].T + bias[candidates]
             if loss_name == "cross-entropy":
-                loss = naive_cross_entropy(full, log_q[candidates], logq)
+                # in-batch columns corrected by popularity, sampled ones by popularity^alpha
+                column_log_q = torch.cat([log_q[targets], ALPHA * log_q[samples]])
+                loss = naive_cross_entropy(full, column_log_q, logq)
             elif loss_name == "bpr-max":
                 loss = naive_bpr_max(full, bpreg)
             else:
@@ -76,7 +79,9 @@ def _both_ways(loss_name, targets, samples, logq=0.0, bpreg=0.0, seed=0):
             positives = inverse[:B]
             scores = o @ v[uniq].T + bias[uniq]  # scores[:, u] = score of item uniq[u]
             if loss_name == "cross-entropy":
-                loss = cross_entropy_logq(scores, positives, counts, log_q[uniq], logq)
+                batch_counts = torch.bincount(inverse[:B], minlength=len(uniq)).to(torch.float64)
+                sample_counts = counts - batch_counts
+                loss = cross_entropy_logq(scores, positives, batch_counts, sample_counts, log_q[uniq], logq, ALPHA)
             elif loss_name == "bpr-max":
                 loss = bpr_max(scores, positives, counts, bpreg)
             else:
@@ -142,7 +147,7 @@ def test_hand_computed_values_two_rows_no_samples():
     positives, counts = torch.tensor([0, 1]), torch.tensor([1.0, 1.0], dtype=torch.float64)
     # CE: row 0 = -log(e^1 / (e^1 + e^0)) = log(1 + e^-1) = 0.3132616875
     #     row 1 = -log(e^2 / (e^0 + e^2)) = log(1 + e^-2) = 0.1269280110 -> mean 0.2200948493
-    ce = cross_entropy_logq(scores, positives, counts)
+    ce = cross_entropy_logq(scores, positives, counts, torch.zeros(2, dtype=torch.float64))
     assert float(ce) == pytest.approx(0.2200948493, abs=1e-10)
     # BPR-max: each row has one negative (weight 1): row 0 = -log σ(1 - 0), row 1 = -log σ(2 - 0),
     # the same numbers as above; the regulariser adds bpreg * (negative score)^2 = 0 in both rows.
@@ -158,18 +163,21 @@ def test_hand_computed_bpr_max_regulariser_and_logq():
     scores = torch.tensor([[0.0, 1.0]], dtype=torch.float64)
     counts = torch.tensor([1.0, 2.0], dtype=torch.float64)
     assert float(bpr_max(scores, torch.tensor([0]), counts, bpreg=0.25)) == pytest.approx(1.5632616875, abs=1e-10)
-    # CE with logQ: logits = s + log(count) - logq * log q = [0 + 0 - 0.5 log .5, 1 + log 2 - 0.5 log .25]
+    # CE with logQ, the target in-batch and the other item sampled twice (alpha 1):
+    # logits = s + log(count) - logq * log q = [0 + 0 - 0.5 log .5, 1 + log 2 - 0.5 log .25]
     #   = [0.3465735903, 2.3862943611] -> -log softmax[0] = log(1 + e^2.0397207708) = log(8.6884601) = 2.1619959451
     log_q = torch.log(torch.tensor([0.5, 0.25], dtype=torch.float64))
-    ce = cross_entropy_logq(scores, torch.tensor([0]), counts, log_q, logq=0.5)
+    batch_counts = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    ce = cross_entropy_logq(scores, torch.tensor([0]), batch_counts, counts - batch_counts, log_q, logq=0.5)
     assert float(ce) == pytest.approx(2.1619959451, abs=1e-9)
 
 
 def test_logq_is_ignored_without_log_probabilities():
     scores = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
     counts = torch.ones(2)
-    a = cross_entropy_logq(scores, torch.tensor([0, 1]), counts, None, logq=1.0)
-    b = cross_entropy_logq(scores, torch.tensor([0, 1]), counts, None, logq=0.0)
+    zeros = torch.zeros(2)
+    a = cross_entropy_logq(scores, torch.tensor([0, 1]), counts, zeros, None, logq=1.0)
+    b = cross_entropy_logq(scores, torch.tensor([0, 1]), counts, zeros, None, logq=0.0)
     assert float(a) == float(b)
 
 
@@ -254,3 +262,11 @@ def test_pairwise_loss_gradient_is_finite_for_a_row_without_negatives(loss_name)
     loss = bpr_max(scores, torch.tensor([0]), counts, 0.0) if loss_name == "bpr-max" else top1_max(scores, torch.tensor([0]), counts)
     loss.backward()
     assert torch.isfinite(scores.grad).all()
+
+
+def test_logq_correction_uses_plain_popularity_not_the_sampling_exponent():
+    # In-batch negatives are the other targets, drawn as often as items occur: log q = log(count)
+    # (unnormalised; the sampled columns get alpha * log(count) in the loss).
+    store = SampleStore(np.array([0, 1, 3]), n_sample=2, alpha=0.5)
+    expected = torch.log(torch.tensor([1e-30, 1.0, 3.0]))
+    assert torch.allclose(store.log_popularity, expected)

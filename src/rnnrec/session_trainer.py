@@ -163,19 +163,22 @@ class _StepFunction:
             in_rows = model.item_in.detach().index_select(0, in_rows_idx).requires_grad_()
             inp = in_rows.index_select(0, in_inverse)
         bias_rows = model.item_bias.detach().index_select(0, rows).requires_grad_()
-        counts = torch.bincount(cand_index, minlength=rows.shape[0]).to(out_rows.dtype)  # input-only rows: 0
         positives = cand_index[:B]
+        batch_counts = torch.bincount(positives, minlength=rows.shape[0]).to(out_rows.dtype)
+        sample_counts = torch.bincount(cand_index[B:], minlength=rows.shape[0]).to(out_rows.dtype)
+        counts = batch_counts + sample_counts  # input-only rows: 0
         out, new_state = model.step(inp, state)
         scores = model.final_activation(torch.addmm(bias_rows, out, out_rows.T))
         if self.loss == "cross-entropy":
-            log_q = self.store.log_probabilities.index_select(0, rows)
-            loss = cross_entropy_logq(scores, positives, counts, log_q, model.config.logq)
+            log_pop = self.store.log_popularity.index_select(0, rows)
+            loss = cross_entropy_logq(scores, positives, batch_counts, sample_counts, log_pop,
+                                      model.config.logq, self.store.alpha)
         elif self.loss == "bpr-max":
             loss = bpr_max(scores, positives, counts, model.config.bpreg)
         else:
             loss = top1_max(scores, positives, counts)
         self.opt.zero_grad()
-        loss.backward()
+        (loss * B).backward()  # summed over the mini-batch (GRU4Rec's scale, which Adagrad's eps assumes)
         self.opt.step_dense()
         self.opt.step_rows(model.item_out, rows, out_rows.grad)
         self.opt.step_rows(model.item_bias, rows, bias_rows.grad)
@@ -198,13 +201,16 @@ class _WholeCatalogueStep:
         self.loss = model.config.loss
         device = model.item_out.device
         self.all_rows = torch.arange(model.n_items, device=device)
-        self.log_q = store.log_probabilities
+        self.log_q = store.log_popularity
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         model = self.model
         candidates = torch.cat([y, self.store.next()])
-        counts = torch.zeros(model.n_items, device=x.device).index_add_(
-            0, candidates, torch.ones(candidates.shape[0], device=x.device))
+        ones = torch.ones(candidates.shape[0], device=x.device)
+        batch_counts = torch.zeros(model.n_items, device=x.device).index_add_(0, y, ones[: y.shape[0]])
+        sample_counts = torch.zeros(model.n_items, device=x.device).index_add_(
+            0, candidates[y.shape[0]:], ones[y.shape[0]:])
+        counts = batch_counts + sample_counts
         touched = counts > 0  # output rows: the candidates (and the inputs when they share the table)
         if model.item_in is None:
             touched = touched.index_fill_(0, x, True)
@@ -218,13 +224,14 @@ class _WholeCatalogueStep:
         out, new_state = model.step(inp, state)
         scores = model.final_activation(torch.addmm(bias_rows, out, out_rows.T))
         if self.loss == "cross-entropy":
-            loss = cross_entropy_logq(scores, y, counts, self.log_q, model.config.logq)
+            loss = cross_entropy_logq(scores, y, batch_counts, sample_counts, self.log_q, model.config.logq,
+                                      self.store.alpha)
         elif self.loss == "bpr-max":
             loss = bpr_max(scores, y, counts, model.config.bpreg)
         else:
             loss = top1_max(scores, y, counts)
         self.opt.zero_grad()
-        loss.backward()
+        (loss * y.shape[0]).backward()  # summed over the mini-batch, as in the touched-rows step
         self.opt.step_dense()
         self.opt.step_masked(model.item_out, out_rows.grad, touched)
         self.opt.step_masked(model.item_bias, bias_rows.grad, touched)

@@ -35,7 +35,7 @@ class SessionGRUConfig:
     layers: int = 1
     dropout_embed: float = 0.1  # on the input rows (not used with one-hot input)
     dropout_hidden: float = 0.0
-    logq: float = 1.0  # cross-entropy only: subtract logq * log(sampling probability)
+    logq: float = 1.0  # cross-entropy only: subtract logq * log(item popularity) (logQ correction)
     bpreg: float = 0.0  # bpr-max only: weight of the score regulariser
     elu_param: float = 0.0  # bpr-max / top1-max: ELU final activation with this alpha (0 = linear)
 
@@ -142,7 +142,9 @@ class SessionGRU(nn.Module):
         Returns the top layer's output (B, H), dropout applied in training, and the new state.
         """
         cfg = self.config
-        x = nn.functional.dropout(rows, cfg.dropout_embed, self.training) if cfg.embedding != "none" else rows
+        x = rows
+        if cfg.embedding != "none" and cfg.dropout_embed and self.training:
+            x = nn.functional.dropout(x, cfg.dropout_embed, True)
         new_states = []
         for layer, cell in enumerate(self.cells):
             h = state[layer]
@@ -151,8 +153,8 @@ class SessionGRU(nn.Module):
             else:
                 h = torch.gru_cell(x, h, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
             new_states.append(h)
-            x = nn.functional.dropout(h, cfg.dropout_hidden, self.training)
-        return x, torch.stack(new_states)
+            x = nn.functional.dropout(h, cfg.dropout_hidden, True) if cfg.dropout_hidden and self.training else h
+        return x, (new_states[0].unsqueeze(0) if len(new_states) == 1 else torch.stack(new_states))
 
     def final_activation(self, scores: torch.Tensor) -> torch.Tensor:
         """ELU for BPR-max / TOP1-max when ``elu_param`` > 0; identity otherwise (softmax is in the loss)."""

@@ -87,10 +87,10 @@ def fit_sessions(
     full = (schedule.targets >= 0).all(axis=1)
     store = SampleStore(item_counts, config.n_sample, config.sample_alpha, config.sample_store_size, generator, device)
     tables = [model.item_out, model.item_bias] + ([model.item_in] if model.item_in is not None else [])
-    dense = [p for name, p in model.named_parameters() if not name.startswith("item_")]
-    opt = RowSparseOptimizer(dense, tables, config.optimizer, config.learning_rate, config.momentum)
-    dense = device.type == "cuda" and model.n_items <= config.dense_catalogue_limit
-    step_fn = _WholeCatalogueStep(model, store, opt) if dense else _StepFunction(model, store, opt)
+    others = [p for name, p in model.named_parameters() if not name.startswith("item_")]
+    opt = RowSparseOptimizer(others, tables, config.optimizer, config.learning_rate, config.momentum)
+    whole_catalogue = device.type == "cuda" and model.n_items <= config.dense_catalogue_limit
+    step_fn = _WholeCatalogueStep(model, store, opt) if whole_catalogue else _StepFunction(model, store, opt)
     n_targets = schedule.n_targets
     history: list[dict] = []
     total = 0.0

@@ -19,16 +19,6 @@ EMBEDDINGS = ("none", "separate", "shared")
 LOSSES = ("cross-entropy", "bpr-max", "top1-max")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: extra intra-op threads only wait on each other, and on a shared
-    2-core machine that made a training run take a minute instead of a tenth of a second."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # --- config ----------------------------------------------------------------------------------
 
 

@@ -113,3 +113,33 @@ def test_rsc15_published_config_two_epochs(tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert m["n_test"] == 10152 and m["n_test_sessions"] == 3416
     assert m["test"]["Recall@20"] > 0.62 and m["test"]["MRR@20"] > 0.30
+
+
+def test_shipped_rsc15_config_is_the_documented_default():
+    """`rnnrec train --protocol session` without --config uses GRU4Rec's published RSC15 setting."""
+    from rnnrec.session_recommender import SessionConfig
+
+    shipped = SessionConfig.from_toml(ROOT / "examples/configs/rsc15_gru4rec.toml")
+    assert shipped == SessionConfig()
+    assert (shipped.model.loss, shipped.model.embedding, shipped.model.hidden, shipped.train.batch_size) == (
+        "cross-entropy", "shared", 100, 32)
+    assert (shipped.model.dropout_embed, shipped.model.dropout_hidden, shipped.train.learning_rate) == (0.1, 0.0, 0.1)
+    assert (shipped.train.momentum, shipped.train.n_sample, shipped.train.sample_alpha, shipped.model.logq) == (
+        0.0, 2048, 0.75, 1.0)
+    assert shipped.train.epochs == 10
+
+
+def test_user_log_is_cut_into_sessions_by_inactivity(tmp_path):
+    """A MovieLens-layout log (generated): each user has two visits a day apart, 4 clicks each."""
+    lines = ["userId,movieId,rating,timestamp"]
+    for u in range(40):
+        for visit in range(2):
+            for t in range(4):
+                lines.append(f"{u},{(u + visit + t) % 6 + 1},4.0,{1_000_000 + u * 10 + visit * 86_400 + t * 60}")
+    log = tmp_path / "ratings.csv"
+    log.write_text("\n".join(lines) + "\n")
+    test = _write_sessions(tmp_path / "test.tsv", 10, 2e9)
+    out = tmp_path / "model"
+    assert main(["train", "--protocol", "session", "--data", str(log), "--test", str(test), "--out", str(out),
+                 "-q", "--set", "data.session_gap=1800", *SMALL]) == 0
+    assert json.loads((out / "metrics.json").read_text())["data"]["sessions"] == 80  # 40 users × 2 visits

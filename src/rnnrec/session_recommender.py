@@ -82,7 +82,7 @@ class SessionRecommender:
     """Next-item recommendations for anonymous sessions.
 
     >>> rec = SessionRecommender().fit(train)               # doctest: +SKIP
-    >>> rec.recommend(["214536502", "214536500"], k=5)       # doctest: +SKIP
+    >>> rec.recommend(["214716935", "214832672"], k=5)       # doctest: +SKIP
     """
 
     def __init__(self, config: SessionConfig | None = None) -> None:

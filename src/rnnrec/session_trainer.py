@@ -98,8 +98,8 @@ def fit_sessions(
         t0 = time.perf_counter()
         state = model.initial_state(inputs.shape[1], device)
         loss_sum = torch.zeros((), device=device)
-        bar = tqdm(range(schedule.n_steps), desc=f"epoch {epoch}", leave=False, disable=not config.progress,
-                   mininterval=1.0, unit="step")
+        bar = tqdm(range(schedule.n_steps), desc=f"epoch {epoch}", leave=False, disable=None if config.progress else True,
+                   mininterval=1.0, unit="step")  # disable=None: no bar when stderr is not a terminal
         for t in bar:
             if full[t]:
                 loss, state = step_fn(inputs[t], targets[t], state * keep[t])

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from rnnrec.data.sequences import Sequences
 from rnnrec.data.sessions import order_by_start, session_parallel_schedule
-from rnnrec.device import resolve_device
+from rnnrec.device import denormals_flushed, resolve_device
 from rnnrec.errors import ConfigError, TrainingError
 from rnnrec.models.session_gru import SessionGRU
 from rnnrec.optim import OPTIMIZERS, RowSparseOptimizer
@@ -74,14 +74,8 @@ def fit_sessions(
     """Train ``model`` on ``sessions`` (each >= 2 events; ordered here by start time)."""
     if config.threads:
         torch.set_num_threads(config.threads)
-    # Adagrad's per-row steps drive many values below 1e-38; on CPU, arithmetic on such denormal
-    # floats is many times slower (epochs became 35 % slower after a few epochs). Zero is as good.
-    flushing = torch.set_flush_denormal(True)
-    try:
+    with denormals_flushed():
         return _fit(model, sessions, item_counts, config)
-    finally:
-        if flushing:
-            torch.set_flush_denormal(False)
 
 
 def _fit(model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config: SessionTrainConfig) -> SessionTrainResult:

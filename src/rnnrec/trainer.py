@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from rnnrec.device import resolve_device
+from rnnrec.device import denormals_flushed, resolve_device
 from rnnrec.errors import ConfigError, TrainingError
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,15 @@ class Trainer:
         validate: Callable[[nn.Module], dict[str, float]] | None = None,
     ) -> TrainResult:
         """Train ``model`` in place; at the end it holds the weights of the best validation epoch."""
+        with denormals_flushed():
+            return self._fit(model, objective, validate)
+
+    def _fit(
+        self,
+        model: nn.Module,
+        objective: Objective,
+        validate: Callable[[nn.Module], dict[str, float]] | None,
+    ) -> TrainResult:
         c = self.config
         rng = seed_everything(c.seed)
         model.to(self.device)

@@ -23,14 +23,13 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import shlex
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import measure  # benchmarks/measure.py (this script's folder is on sys.path)
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
@@ -177,56 +176,12 @@ def export_split(name: str, data_root: Path, folder: Path, reader: str) -> dict:
 # ----------------------------------------------------------------------------------------------
 # Subprocesses with peak RSS
 # ----------------------------------------------------------------------------------------------
-def _cpu_busy_seconds() -> float | None:
-    """Busy CPU seconds of the whole machine so far (all cores), from /proc/stat."""
-    try:
-        f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = f[3] + (f[4] if len(f) > 4 else 0)
-    return (sum(f[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 def run_measured(cmd: list[str], log_path: Path, cwd: Path, timeout: float | None) -> dict:
-    """Run ``cmd``; return rc, wall seconds, peak RSS (MB) of the process tree it waited for, and how
-    much CPU other processes on the machine used meanwhile (timings are only clean when that is ~0)."""
+    """Run ``cmd`` with stdout and stderr in ``log_path`` (see ``measure.run_measured``)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    busy0 = _cpu_busy_seconds()
-    t0 = time.perf_counter()
     with open(log_path, "w", encoding="utf-8") as log:
-        log.write("$ " + shlex.join(cmd) + "\n")
-        log.flush()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
-        timed_out = False
-        while True:
-            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
-            if pid == proc.pid:
-                break
-            if timeout is not None and time.perf_counter() - t0 > timeout:
-                timed_out = True
-                os.killpg(proc.pid, signal.SIGKILL)
-                pid, status, ru = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.2)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - t0
-    busy1 = _cpu_busy_seconds()
-    own_cpu = ru.ru_utime + ru.ru_stime
-    other = None
-    if busy0 is not None and busy1 is not None and wall > 0:
-        other = max(0.0, (busy1 - busy0) - own_cpu) / (wall * len(os.sched_getaffinity(0)))
-    return {
-        "cmd": shlex.join(cmd),
-        "rc": proc.returncode,
-        "timed_out": timed_out,
-        "wall_seconds": wall,
-        "cpu_seconds": own_cpu,
-        "peak_rss_mb": ru.ru_maxrss / 1024.0,  # ru_maxrss is in KiB on Linux
-        # share of the machine's CPU capacity used by OTHER processes during this run (0 = quiet machine)
-        "other_cpu_share": other,
-        "loadavg_end": os.getloadavg(),
-        "log": str(log_path),
-    }
+        result = measure.run_measured(cmd, log, subprocess.STDOUT, cwd, timeout)
+    return {**result, "log": str(log_path)}
 
 
 def _tail(path: Path, n: int = 15) -> str:
@@ -461,28 +416,7 @@ def markdown(report: dict) -> str:
 
 
 def machine_info() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = 0.0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = int(line.split()[1]) / 1024**2
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        commit = ""
-    return {"cpu_model": cpu, "cores": os.cpu_count(), "affinity_cores": len(os.sched_getaffinity(0)),
-            "mem_gib": mem, "platform": platform.platform(), "python": platform.python_version(),
-            "repo_commit": commit}
+    return measure.machine_basics(REPO)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,12 +55,12 @@ import platform
 import re
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+import measure  # benchmarks/measure.py (this script's folder is on sys.path)
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"
@@ -133,15 +133,6 @@ def data_stats(data_root: Path) -> dict:
 # ----------------------------------------------------------------------------------------------
 # Subprocesses: wall time, peak RSS (os.wait4), CPU used by other processes meanwhile
 # ----------------------------------------------------------------------------------------------
-def _cpu_busy_seconds() -> float | None:
-    try:
-        f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = f[3] + (f[4] if len(f) > 4 else 0)
-    return (sum(f[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 def _child_env() -> dict:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if env.get("PYTHONPATH"):  # children run in other folders: make relative entries (PYTHONPATH=src) absolute
@@ -151,35 +142,11 @@ def _child_env() -> dict:
 
 
 def run_measured(cmd: list[str], run_dir: Path, cwd: Path, timeout: float | None) -> dict:
+    """Run ``cmd`` with its output in ``run_dir/stdout.txt`` and ``stderr.txt`` (see ``measure.run_measured``)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    busy0 = _cpu_busy_seconds()
-    t0 = time.perf_counter()
     with open(run_dir / "stdout.txt", "w", encoding="utf-8") as out, \
             open(run_dir / "stderr.txt", "w", encoding="utf-8") as err:
-        out.write("$ " + shlex.join(cmd) + "\n")
-        out.flush()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd, env=_child_env(), start_new_session=True)
-        timed_out = False
-        while True:
-            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
-            if pid == proc.pid:
-                break
-            if timeout is not None and time.perf_counter() - t0 > timeout:
-                timed_out = True
-                os.killpg(proc.pid, signal.SIGKILL)
-                pid, status, ru = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.2)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - t0
-    busy1 = _cpu_busy_seconds()
-    own_cpu = ru.ru_utime + ru.ru_stime
-    other = None
-    if busy0 is not None and busy1 is not None and wall > 0:
-        other = max(0.0, (busy1 - busy0) - own_cpu) / (wall * len(os.sched_getaffinity(0)))
-    return {"cmd": shlex.join(cmd), "rc": proc.returncode, "timed_out": timed_out, "wall_seconds": wall,
-            "cpu_seconds": own_cpu, "peak_rss_mb": ru.ru_maxrss / 1024.0,  # KiB on Linux
-            "other_cpu_share": other, "loadavg_end": os.getloadavg()}
+        return measure.run_measured(cmd, out, err, cwd, timeout, env=_child_env())
 
 
 def _read(path: Path) -> str:
@@ -506,20 +473,7 @@ def _rnnrec_python(rnnrec_cmd: str) -> str | None:
 
 
 def machine_info(args) -> dict:
-    cpu, mem = "unknown", 0.0
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        mem = next(int(line.split()[1]) / 1024**2 for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal"))
-    except (OSError, StopIteration):
-        pass
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    info = {"cpu_model": cpu, "cores": os.cpu_count(), "affinity_cores": len(os.sched_getaffinity(0)), "mem_gib": mem,
-            "platform": platform.platform(), "hostname": platform.node(), "repo_commit": commit}
+    info = measure.machine_basics(REPO)
     if "rnnrec" in args.models:
         info["torch_rnnrec"] = _probe(_rnnrec_python(args.rnnrec_cmd))
     if "official" in args.models:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnrec.errors import ConfigError
+from rnnrec.errors import ConfigError, require_at_least
 from rnnrec.models.gru4rec import GRU4RecConfig
 from rnnrec.objective import ObjectiveConfig
 from rnnrec.trainer import TrainConfig
@@ -27,9 +27,7 @@ class DataConfig:
     drop_repeats: bool = False  # drop an event repeating the user's previous item
 
     def __post_init__(self) -> None:
-        for name in ("k_core", "min_length"):
-            if int(getattr(self, name)) < 0:
-                raise ConfigError(f"data.{name} must be >= 0, got {getattr(self, name)!r}")
+        require_at_least("data", self, ("k_core", "min_length"), 0)
 
 
 class SectionedConfig:

@@ -26,3 +26,17 @@ class TrainingError(RnnrecError, RuntimeError):
 
 class DownloadError(RnnrecError):
     """A dataset could not be fetched or verified (network error, HTTP error, checksum mismatch)."""
+
+
+def require_at_least(section: str, options: object, names: tuple[str, ...], minimum: int) -> None:
+    """Config check shared by every section: each option in ``names`` is an integer >= ``minimum``."""
+    for name in names:
+        if int(getattr(options, name)) < minimum:
+            raise ConfigError(f"{section}.{name} must be >= {minimum}, got {getattr(options, name)!r}")
+
+
+def require_fraction(section: str, options: object, names: tuple[str, ...]) -> None:
+    """Config check for rates such as dropout: each option in ``names`` lies in [0, 1)."""
+    for name in names:
+        if not 0.0 <= float(getattr(options, name)) < 1.0:
+            raise ConfigError(f"{section}.{name} must be in [0, 1), got {getattr(options, name)!r}")

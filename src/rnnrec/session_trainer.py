@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from rnnrec.data.sequences import Sequences
 from rnnrec.data.sessions import order_by_start, session_parallel_schedule
 from rnnrec.device import denormals_flushed, resolve_device
-from rnnrec.errors import ConfigError, TrainingError
+from rnnrec.errors import ConfigError, TrainingError, require_at_least
 from rnnrec.models.session_gru import SessionGRU
 from rnnrec.optim import OPTIMIZERS, RowSparseOptimizer
 from rnnrec.session_losses import SampleStore, bpr_max, cross_entropy_logq, top1_max
@@ -48,9 +48,7 @@ class SessionTrainConfig:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        for name in ("epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
+        require_at_least("train", self, ("epochs", "batch_size"), 1)
         if self.n_sample < 0 or self.sample_store_size < 1 or self.threads < 0:
             raise ConfigError("train.n_sample and train.threads must be >= 0, train.sample_store_size >= 1")
         if not self.learning_rate > 0:

@@ -21,7 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rnnrec.device import denormals_flushed, resolve_device
-from rnnrec.errors import ConfigError, TrainingError
+from rnnrec.errors import ConfigError, TrainingError, require_at_least
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        for name in ("epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
+        require_at_least("train", self, ("epochs", "batch_size"), 1)
         if not float(self.learning_rate) > 0:
             raise ConfigError(f"train.learning_rate must be > 0, got {self.learning_rate!r}")
         if int(self.patience) < 0:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rnnrec.errors import ConfigError
+from rnnrec.errors import ConfigError, require_at_least, require_fraction
 
 
 @dataclass
@@ -30,12 +30,8 @@ class GRU4RecConfig:
     def __post_init__(self) -> None:
         if self.cell not in ("gru", "lstm"):
             raise ConfigError(f"model.cell must be 'gru' or 'lstm', got {self.cell!r}")
-        for name in ("embedding_dim", "hidden_size", "num_layers"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)!r}")
-        for name in ("dropout_embedding", "dropout_hidden"):
-            if not 0.0 <= float(getattr(self, name)) < 1.0:
-                raise ConfigError(f"model.{name} must be in [0, 1), got {getattr(self, name)!r}")
+        require_at_least("model", self, ("embedding_dim", "hidden_size", "num_layers"), 1)
+        require_fraction("model", self, ("dropout_embedding", "dropout_hidden"))
 
 
 class GRU4Rec(nn.Module):

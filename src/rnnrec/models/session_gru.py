@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rnnrec.errors import ConfigError
+from rnnrec.errors import ConfigError, require_at_least, require_fraction
 
 LOSSES = ("cross-entropy", "bpr-max", "top1-max")
 EMBEDDINGS = ("none", "separate", "shared")
@@ -44,16 +44,12 @@ class SessionGRUConfig:
             raise ConfigError(f"model.loss must be one of {LOSSES}, got {self.loss!r}")
         if self.embedding not in EMBEDDINGS:
             raise ConfigError(f"model.embedding must be one of {EMBEDDINGS}, got {self.embedding!r}")
-        for name in ("hidden", "layers"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)!r}")
+        require_at_least("model", self, ("hidden", "layers"), 1)
         if self.embedding_dim < 0:
             raise ConfigError(f"model.embedding_dim must be >= 0, got {self.embedding_dim}")
         if self.embedding_dim and self.embedding != "separate":
             raise ConfigError("model.embedding_dim applies only to embedding = \"separate\"")
-        for name in ("dropout_embed", "dropout_hidden"):
-            if not 0.0 <= float(getattr(self, name)) < 1.0:
-                raise ConfigError(f"model.{name} must be in [0, 1), got {getattr(self, name)!r}")
+        require_fraction("model", self, ("dropout_embed", "dropout_hidden"))
         if self.loss == "cross-entropy" and (self.elu_param or self.bpreg):
             raise ConfigError("cross-entropy uses a softmax final activation: model.elu_param and model.bpreg must be 0")
         if self.loss != "cross-entropy" and self.logq:

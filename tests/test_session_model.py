@@ -104,9 +104,9 @@ SESSIONS = [[3, 1, 4, 1, 5], [2, 6], [7, 7, 2, 1]]
 def test_encode_equals_step_by_step_and_torch_gru(embedding, layers):
     model = model_with_random_biases(embedding, layers)
     seqs = Sequences.from_lists(SESSIONS)
-    items_np, lens = seqs.to_padded(np.arange(3), 5)
+    items_np, _ = seqs.to_padded(np.arange(3), 5)
     items = torch.from_numpy(items_np)
-    encoded = model.encode(items, torch.from_numpy(lens))
+    encoded = model.encode(items)
     assert encoded.shape == (3, 5, H)
     gru = torch_gru_like(model)
     for b, session in enumerate(SESSIONS):

@@ -35,6 +35,33 @@ class Recommendation(NamedTuple):
     score: float
 
 
+def check_request(unknown: str, k: int) -> None:
+    """The arguments every ``recommend`` takes: an unknown-ID policy and a positive integer k."""
+    if unknown not in UNKNOWN_POLICIES:
+        raise ValueError(f"unknown must be one of {UNKNOWN_POLICIES}, got {unknown!r}")
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+
+
+def top_k(
+    scores: torch.Tensor, seen: Sequence[np.ndarray], items: IdMap, k: int, exclude_seen: bool
+) -> list[list[Recommendation]]:
+    """Top-``k`` external items per row of ``scores`` (B, I+1) on CPU; padding and, with
+    ``exclude_seen``, each row's ``seen`` items are never recommended."""
+    scores[:, 0] = float("-inf")
+    if exclude_seen:
+        for row, s in enumerate(seen):
+            if len(s):
+                scores[row, torch.from_numpy(np.asarray(s, dtype=np.int64))] = float("-inf")
+    top_scores, top_items = torch.topk(scores, min(int(k), len(items)), dim=1)
+    out = []
+    for row in range(scores.shape[0]):
+        keep = torch.isfinite(top_scores[row])
+        ids = items.to_external(top_items[row][keep].numpy())
+        out.append([Recommendation(i, float(v)) for i, v in zip(ids, top_scores[row][keep].tolist())])
+    return out
+
+
 class SequentialRecommender:
     """Next-item recommender over users' histories.
 
@@ -113,13 +140,9 @@ class SequentialRecommender:
         """Batched :meth:`recommend`: one list per user (or per history), scored in one pass."""
         model = self._require_model()
         assert self.items is not None and self.users is not None and self.histories is not None
-        if unknown not in UNKNOWN_POLICIES:
-            raise ValueError(f"unknown must be one of {UNKNOWN_POLICIES}, got {unknown!r}")
+        check_request(unknown, k)
         if (users is None) == (histories is None):
             raise ValueError("give exactly one of users= or histories=")
-        if not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        k = min(int(k), len(self.items))
         seqs: list[np.ndarray] = []
         if users is not None:
             for u in users:
@@ -145,18 +168,7 @@ class SequentialRecommender:
             with torch.no_grad():
                 s = model.score(torch.from_numpy(items).to(self.device), torch.from_numpy(lengths).to(self.device))
             scores[torch.from_numpy(nonempty)] = s.float().cpu()
-        scores[:, 0] = float("-inf")  # padding is never recommended
-        if exclude_seen:
-            for row, s in enumerate(seqs):
-                if len(s):
-                    scores[row, torch.from_numpy(s)] = float("-inf")
-        top_scores, top_items = torch.topk(scores, k, dim=1)
-        out = []
-        for row in range(len(seqs)):
-            keep = torch.isfinite(top_scores[row])
-            ids = self.items.to_external(top_items[row][keep].numpy())
-            out.append([Recommendation(i, float(v)) for i, v in zip(ids, top_scores[row][keep].tolist())])
-        return out
+        return top_k(scores, seqs, self.items, k, exclude_seen)
 
     # --------------------------------------------------------------- save / load
     def save(self, path: str | Path, extra: dict | None = None) -> Path:

@@ -37,7 +37,7 @@ def rank_session_targets(
                 continue
             items, lens = sessions.to_padded(rows, int(lengths[rows].max()))
             items_t = torch.from_numpy(items).to(device)
-            outputs = model.encode(items_t[:, :-1], torch.from_numpy(lens - 1).to(device))  # (B, T-1, H)
+            outputs = model.encode(items_t[:, :-1])  # (B, T-1, H)
             T = items.shape[1] - 1
             valid = np.arange(T)[None, :] < (lens - 1)[:, None]  # position t predicts event t+1
             r, c = np.nonzero(valid)

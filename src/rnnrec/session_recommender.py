@@ -26,7 +26,7 @@ from rnnrec.data.sequences import Sequences
 from rnnrec.data.sessions import split_sessions, test_sessions
 from rnnrec.errors import ConfigError, DataFormatError, RnnrecError
 from rnnrec.models.session_gru import SessionGRU, SessionGRUConfig
-from rnnrec.recommender import UNKNOWN_POLICIES, Recommendation
+from rnnrec.recommender import Recommendation, check_request, top_k
 from rnnrec.session_evaluate import evaluate_sessions
 from rnnrec.session_trainer import SessionTrainConfig, SessionTrainResult, fit_sessions
 
@@ -139,23 +139,14 @@ class SessionRecommender:
         """
         model = self._require_model()
         assert self.items is not None and self.item_counts is not None
-        if unknown not in UNKNOWN_POLICIES:
-            raise ValueError(f"unknown must be one of {UNKNOWN_POLICIES}, got {unknown!r}")
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+        check_request(unknown, k)
         internal = self.items.to_internal_many(list(history), unknown=unknown, kind="item")
         if len(internal) == 0:
             scores = torch.from_numpy(self.item_counts.astype(np.float32))
         else:
             items = torch.as_tensor(internal, device=model.item_out.device).view(1, -1)
-            outputs = model.encode(items, torch.tensor([items.shape[1]]))
-            scores = model.score_all(outputs[:, -1]).squeeze(0).float().cpu()
-        scores[0] = float("-inf")
-        if exclude_seen and len(internal):
-            scores[torch.as_tensor(internal)] = float("-inf")
-        k = min(k, int(torch.isfinite(scores).sum()))
-        top = torch.topk(scores, k)
-        return [Recommendation(self.items.external[i - 1], float(s)) for s, i in zip(top.values, top.indices.tolist())]
+            scores = model.score_all(model.encode(items)[:, -1]).squeeze(0).float().cpu()
+        return top_k(scores.unsqueeze(0), [internal], self.items, k, exclude_seen)[0]
 
     def save(self, path: str | Path, extra: dict | None = None) -> Path:
         model = self._require_model()

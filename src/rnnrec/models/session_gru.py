@@ -159,8 +159,9 @@ class SessionGRU(nn.Module):
         return scores
 
     @torch.no_grad()
-    def encode(self, items: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Hidden outputs (B, T, H) for right-padded sessions ``items`` (B, T), each from a zero state."""
+    def encode(self, items: torch.Tensor) -> torch.Tensor:
+        """Hidden outputs (B, T, H) for right-padded sessions ``items`` (B, T), each from a zero state
+        (outputs at padded positions are computed but meaningless)."""
         B, T = items.shape
         state = self.initial_state(B, items.device)
         outputs = []

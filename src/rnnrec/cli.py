@@ -220,6 +220,8 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
 def cmd_tune(args: argparse.Namespace) -> int:
     from rnnrec.tuning import load_space, tune, write_best_config
 
+    if args.protocol == "session" and not args.valid:
+        raise RnnrecError("--protocol session needs --valid (e.g. train_tr with --data and train_valid with --valid)")
     space = load_space(args.space)
     metric = args.metric
     if args.protocol == "session":
@@ -257,8 +259,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
             split = leave_one_out(dataset)
             return SequentialRecommender(config).fit(dataset, split).evaluate(split.valid)[metric]
 
-    if args.protocol == "session" and not args.valid:
-        raise RnnrecError("--protocol session needs --valid (e.g. train_tr with --data and train_valid with --valid)")
     result = tune(base, space, objective, args.trials, storage=args.storage, study_name=args.study,
                   seed=args.seed, progress=not args.quiet)
     write_best_config(result, args.out)

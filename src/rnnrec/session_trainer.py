@@ -131,6 +131,25 @@ def _fit(model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config
     )
 
 
+def _loss(
+    model: SessionGRU,
+    scores: torch.Tensor,
+    positives: torch.Tensor,
+    batch_counts: torch.Tensor,
+    sample_counts: torch.Tensor,
+    log_popularity: torch.Tensor | None,
+    sample_alpha: float,
+) -> torch.Tensor:
+    """The configured loss over distinct candidates (columns of ``scores``) with their counts."""
+    cfg = model.config
+    if cfg.loss == "cross-entropy":
+        return cross_entropy_logq(scores, positives, batch_counts, sample_counts, log_popularity, cfg.logq, sample_alpha)
+    counts = batch_counts + sample_counts
+    if cfg.loss == "bpr-max":
+        return bpr_max(scores, positives, counts, cfg.bpreg)
+    return top1_max(scores, positives, counts)
+
+
 class _StepFunction:
     """One optimiser step for one column of events; item tables are read and written by row."""
 
@@ -169,17 +188,10 @@ class _StepFunction:
         positives = cand_index[:B]
         batch_counts = torch.bincount(positives, minlength=rows.shape[0]).to(out_rows.dtype)
         sample_counts = torch.bincount(cand_index[B:], minlength=rows.shape[0]).to(out_rows.dtype)
-        counts = batch_counts + sample_counts  # input-only rows: 0
         out, new_state = model.step(inp, state)
         scores = model.final_activation(torch.addmm(bias_rows, out, out_rows.T))
-        if self.loss == "cross-entropy":
-            log_pop = self.store.log_popularity.index_select(0, rows)
-            loss = cross_entropy_logq(scores, positives, batch_counts, sample_counts, log_pop,
-                                      model.config.logq, self.store.alpha)
-        elif self.loss == "bpr-max":
-            loss = bpr_max(scores, positives, counts, model.config.bpreg)
-        else:
-            loss = top1_max(scores, positives, counts)
+        log_pop = self.store.log_popularity.index_select(0, rows) if self.loss == "cross-entropy" else None
+        loss = _loss(model, scores, positives, batch_counts, sample_counts, log_pop, self.store.alpha)
         self.opt.zero_grad()
         (loss * B).backward()  # summed over the mini-batch (GRU4Rec's scale, which Adagrad's eps assumes)
         self.opt.step_dense()
@@ -201,38 +213,25 @@ class _WholeCatalogueStep:
 
     def __init__(self, model: SessionGRU, store: SampleStore, opt: RowSparseOptimizer) -> None:
         self.model, self.store, self.opt = model, store, opt
-        self.loss = model.config.loss
-        device = model.item_out.device
-        self.all_rows = torch.arange(model.n_items, device=device)
-        self.log_q = store.log_popularity
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         model = self.model
-        candidates = torch.cat([y, self.store.next()])
-        ones = torch.ones(candidates.shape[0], device=x.device)
-        batch_counts = torch.zeros(model.n_items, device=x.device).index_add_(0, y, ones[: y.shape[0]])
-        sample_counts = torch.zeros(model.n_items, device=x.device).index_add_(
-            0, candidates[y.shape[0]:], ones[y.shape[0]:])
-        counts = batch_counts + sample_counts
-        touched = counts > 0  # output rows: the candidates (and the inputs when they share the table)
-        if model.item_in is None:
-            touched = touched.index_fill_(0, x, True)
+        samples = self.store.next()
+        zeros = torch.zeros(model.n_items, device=x.device)
+        batch_counts = zeros.index_add(0, y, torch.ones_like(y, dtype=zeros.dtype))
+        sample_counts = zeros.index_add(0, samples, torch.ones_like(samples, dtype=zeros.dtype))
+        touched = (batch_counts + sample_counts) > 0  # output rows: the candidates (and the inputs when they share the table)
         out_rows = model.item_out.detach().requires_grad_()
         bias_rows = model.item_bias.detach().requires_grad_()
         if model.item_in is None:
+            touched = touched.index_fill_(0, x, True)
             inp = out_rows.index_select(0, x)
         else:
             in_rows = model.item_in.detach().requires_grad_()
             inp = in_rows.index_select(0, x)
         out, new_state = model.step(inp, state)
         scores = model.final_activation(torch.addmm(bias_rows, out, out_rows.T))
-        if self.loss == "cross-entropy":
-            loss = cross_entropy_logq(scores, y, batch_counts, sample_counts, self.log_q, model.config.logq,
-                                      self.store.alpha)
-        elif self.loss == "bpr-max":
-            loss = bpr_max(scores, y, counts, model.config.bpreg)
-        else:
-            loss = top1_max(scores, y, counts)
+        loss = _loss(model, scores, y, batch_counts, sample_counts, self.store.log_popularity, self.store.alpha)
         self.opt.zero_grad()
         (loss * y.shape[0]).backward()  # summed over the mini-batch, as in the touched-rows step
         self.opt.step_dense()

@@ -1,4 +1,4 @@
-"""Session data helpers (rnnrec.data.sessions, split_frame_last_days) on tiny hand-made logs."""
+"""Session data helpers (rnnrec.data.sessions) on tiny hand-made logs."""
 
 import numpy as np
 import polars as pl
@@ -7,7 +7,6 @@ import pytest
 from rnnrec.data import sessions as S  # not ``from ... import test_sessions``: pytest would collect it
 from rnnrec.data.sequences import Sequences
 from rnnrec.errors import DataFormatError
-from rnnrec.session_recommender import split_frame_last_days
 
 DAY = 86400.0
 
@@ -197,31 +196,6 @@ def test_test_sessions_can_leave_nothing():
     assert len(out) == 0 and out.n_events == 0
 
 
-# --- split_last_days (PROTOCOL §2.1) ---------------------------------------------------------
-
-
-def test_split_last_days_by_session_end():
-    end = 10 * DAY
-    seqs = Sequences.from_lists(
-        [[1, 2], [3, 4], [5, 6], [7, 8]],
-        times=[
-            [end - 3 * DAY, end - 2 * DAY],  # ends before the cutoff -> train
-            [end - 1.5 * DAY, end - 0.5 * DAY],  # starts before, ends after -> test as a whole
-            [end - 1.0 * DAY - 10, end - 1.0 * DAY],  # ends exactly at the cutoff -> train
-            [end - 100, end],  # last event of the log -> test
-        ],
-    )
-    train, test = S.split_last_days(seqs, days=1.0)
-    assert train.tolist() == [0, 2] and test.tolist() == [1, 3]
-    train2, test2 = S.split_last_days(seqs, days=2.5)
-    assert train2.tolist() == [] and test2.tolist() == [0, 1, 2, 3]
-
-
-def test_split_last_days_needs_times():
-    with pytest.raises(DataFormatError, match="timestamps"):
-        S.split_last_days(Sequences.from_lists([[1, 2]]))
-
-
 # --- split_frame_last_days -------------------------------------------------------------------
 
 
@@ -238,7 +212,7 @@ def test_split_frame_last_days_moves_straddling_session_to_test():
             ("s4", "c", end - 1.0 * DAY),  # ends exactly at the cutoff -> train
         ]
     )
-    train, test = split_frame_last_days(df, 1.0)
+    train, test = S.split_frame_last_days(df, 1.0)
     assert train.columns == df.columns and test.columns == df.columns
     assert list(zip(train["user_id"], train["item_id"])) == [("s1", "a"), ("s1", "b"), ("s4", "c")]
     assert list(zip(test["user_id"], test["item_id"])) == [("s2", "b"), ("s2", "c"), ("s3", "a"), ("s3", "c")]
@@ -246,7 +220,7 @@ def test_split_frame_last_days_moves_straddling_session_to_test():
 
 def test_split_frame_last_days_errors():
     with pytest.raises(DataFormatError, match="timestamps"):
-        split_frame_last_days(frame([("s", "a")], with_time=False), 1.0)
+        S.split_frame_last_days(frame([("s", "a")], with_time=False), 1.0)
     # everything within the last day -> empty train
     with pytest.raises(DataFormatError, match="empty"):
-        split_frame_last_days(frame([("s1", "a", 0.0), ("s2", "b", 100.0)]), 1.0)
+        S.split_frame_last_days(frame([("s1", "a", 0.0), ("s2", "b", 100.0)]), 1.0)

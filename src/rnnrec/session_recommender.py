@@ -18,12 +18,11 @@ import torch
 
 from rnnrec.artifact import Artifact, load_artifact, save_artifact
 from rnnrec.config import SectionedConfig
-from rnnrec.data.columns import Columns
 from rnnrec.data.dataset import SequenceDataset
 from rnnrec.data.idmap import IdMap
 from rnnrec.data.io import read_interactions
 from rnnrec.data.sequences import Sequences
-from rnnrec.data.sessions import split_sessions, test_sessions
+from rnnrec.data.sessions import split_frame_last_days, split_sessions, test_sessions
 from rnnrec.errors import ConfigError, DataFormatError, RnnrecError
 from rnnrec.models.session_gru import SessionGRU, SessionGRUConfig
 from rnnrec.recommender import Recommendation, check_request, top_k
@@ -63,19 +62,6 @@ def read_session_frame(path: str | Path, format: str = "auto", columns: dict[str
     if session_gap > 0:
         frame = split_sessions(frame, session_gap)
     return frame
-
-
-def split_frame_last_days(frame: pl.DataFrame, days: float) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """PROTOCOL §2.1 on one table: sessions whose last event is in the final ``days`` are test."""
-    if Columns.TIME not in frame.columns:
-        raise DataFormatError("splitting one file by time needs timestamps; pass a separate --test file instead")
-    cutoff = frame[Columns.TIME].max() - days * 86400.0
-    is_test = (pl.col(Columns.TIME).max().over(Columns.USER) > cutoff)
-    marked = frame.with_columns(is_test.alias("_test"))
-    train, test = marked.filter(~pl.col("_test")).drop("_test"), marked.filter(pl.col("_test")).drop("_test")
-    if train.height == 0 or test.height == 0:
-        raise DataFormatError(f"splitting at the last {days} day(s) leaves an empty train or test set")
-    return train, test
 
 
 class SessionRecommender:

@@ -115,14 +115,17 @@ def test_sessions(sequences: Sequences, known_items: np.ndarray) -> Sequences:
     return kept.subset(np.flatnonzero(kept.lengths >= 2))
 
 
-def split_last_days(sequences: Sequences, days: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """PROTOCOL §2.1: sessions whose last event falls in the final ``days`` of the log are test.
+def split_frame_last_days(frame: pl.DataFrame, days: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """PROTOCOL §2.1 on one table: sessions whose last event is in the final ``days`` are test.
 
-    Returns (train rows, test rows) as session indices.
+    Split before any ID mapping, so the item catalogue can be built from training alone.
     """
-    if sequences.times is None:
-        raise DataFormatError("a time-based session split needs timestamps; pass a separate test file instead")
-    ends = sequences.times[sequences.offsets[1:] - 1]
-    cutoff = float(sequences.times.max()) - days * 86400.0
-    test = ends > cutoff
-    return np.flatnonzero(~test), np.flatnonzero(test)
+    if Columns.TIME not in frame.columns:
+        raise DataFormatError("splitting one file by time needs timestamps; pass a separate --test file instead")
+    cutoff = frame[Columns.TIME].max() - days * 86400.0
+    is_test = pl.col(Columns.TIME).max().over(Columns.USER) > cutoff
+    marked = frame.with_columns(is_test.alias("_test"))
+    train, test = marked.filter(~pl.col("_test")).drop("_test"), marked.filter(pl.col("_test")).drop("_test")
+    if train.height == 0 or test.height == 0:
+        raise DataFormatError(f"splitting at the last {days} day(s) leaves an empty train or test set")
+    return train, test

@@ -78,3 +78,23 @@ def test_errors_are_one_line_not_tracebacks(trained, tmp_path):
     assert r.returncode == 2 and "learnig_rate" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run([*exe, "recommend", "--model", str(trained), "--user", "nobody"], capture_output=True, text=True)
     assert r.returncode == 2 and "nobody" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_time_aware_model_recommends_at_a_moment(ratings, tmp_path, capsys):
+    out = tmp_path / "timed"
+    assert main(["-q", "train", "--data", str(ratings), "--out", str(out), *SMALL, "--set", "model.name=time_decay",
+                 "--set", "dropout_hidden=0.0"]) == 0
+    capsys.readouterr()
+
+    def scores(*extra: str) -> list[float]:
+        assert main(["recommend", "--model", str(out), "--user", "3", "-k", "10", "--json", *extra]) == 0
+        return [r["score"] for r in json.loads(capsys.readouterr().out)]
+
+    assert scores() == scores("--at", "1007")  # user 3's last event is at 1007: the default moment
+    assert scores("--at", "2030-01-01T00:00") == scores("--at", str(1893456000))  # ISO, UTC
+    assert main(["recommend", "--model", str(out), "--user", "3", "--at", "1000"]) == 2  # before the last event
+    assert "before the previous event" in capsys.readouterr().err
+    assert main(["recommend", "--model", str(out), "--user", "3", "--at", "soon"]) == 2
+    assert "expected Unix seconds or an ISO date/time" in capsys.readouterr().err
+    assert main(["recommend", "--model", str(out), "--history", "100,101", "--history-times", "5,6",
+                 "--at", "3600", "-k", "2"]) == 0

@@ -224,3 +224,12 @@ def test_split_frame_last_days_errors():
     # everything within the last day -> empty train
     with pytest.raises(DataFormatError, match="empty"):
         S.split_frame_last_days(frame([("s1", "a", 0.0), ("s2", "b", 100.0)]), 1.0)
+
+
+def test_session_targets_every_next_event_with_its_prefix():
+    seqs = Sequences.from_lists([[5, 6, 7], [8, 9]], [[1.0, 2.0, 3.0], [10.0, 11.0]])
+    t = S.session_targets(seqs)
+    assert t.targets.tolist() == [6, 7, 9]
+    assert t.users.tolist() == [0, 0, 1]
+    assert [t.histories[i].tolist() for i in range(3)] == [[5], [5, 6], [8]]
+    assert t.target_times.tolist() == [2.0, 3.0, 11.0]

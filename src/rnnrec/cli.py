@@ -176,6 +176,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _moment(text: str, flag: str) -> float:
+    """Unix seconds from ``1700000000`` or an ISO 8601 date/time (UTC unless it names a zone)."""
+    import datetime as dt
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise RnnrecError(f"{flag} {text!r}: expected Unix seconds or an ISO date/time such as 2024-05-01T18:30") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.timestamp()
+
+
 def cmd_recommend(args: argparse.Namespace) -> int:
     from rnnrec.recommender import SequentialRecommender
 
@@ -185,12 +202,22 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
         if history is None:
             raise RnnrecError(f"{args.model} is a session model: it knows no users; pass the session's items with --history")
+        if args.at is not None or args.history_times is not None:
+            raise RnnrecError(f"{args.model} is a session model that does not read time: drop --at / --history-times")
         recs = SessionRecommender.load(args.model).recommend(history, k=args.k, exclude_seen=args.exclude_seen,
                                                                unknown=args.unknown)
     else:
         rec = SequentialRecommender.load(args.model)
+        history_times = None
+        if args.history_times is not None:
+            if history is None:
+                raise RnnrecError("--history-times goes with --history")
+            history_times = [_moment(t, "--history-times") for t in args.history_times.split(",") if t]
+            if len(history_times) != len(history):
+                raise RnnrecError(f"--history-times has {len(history_times)} times for {len(history)} items")
+        at = _moment(args.at, "--at") if args.at is not None else None
         recs = rec.recommend(user=args.user, history=history, k=args.k, exclude_seen=args.exclude_seen,
-                             unknown=args.unknown)
+                             unknown=args.unknown, at=at, history_times=history_times)
     titles = {}
     if args.titles:
         from rnnrec.data.metadata import read_item_titles
@@ -312,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-k", type=int, default=20)
     r.add_argument("--exclude-seen", action="store_true", help="do not recommend items in the history")
     r.add_argument("--unknown", choices=("raise", "ignore"), default="raise", help="policy for unknown IDs")
+    r.add_argument("--at", help="when the recommendation is made (Unix seconds or ISO date/time, UTC by default); "
+                   "time-aware models use the gap since the last event (default: no gap); others ignore it")
+    r.add_argument("--history-times", help="comma-separated Unix seconds of the --history events")
     r.add_argument("--titles", help="item titles file (movies.csv, .item, u.item) to print names")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_recommend)

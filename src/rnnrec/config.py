@@ -14,6 +14,7 @@ from typing import Any
 
 from rnnrec.errors import ConfigError, require_at_least
 from rnnrec.models.gru4rec import GRU4RecConfig
+from rnnrec.models.registry import model_config_class
 from rnnrec.objective import ObjectiveConfig
 from rnnrec.trainer import TrainConfig
 
@@ -44,12 +45,17 @@ class SectionedConfig:
             raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; expected {sorted(sections)}")
         built = {}
         for name, f in sections.items():
-            section_cls = f.default_factory  # type: ignore[misc]
             values = obj.get(name, {})
             if not isinstance(values, dict):
                 raise ConfigError(f"{source}: [{name}] must be a table of options, got {values!r}")
+            section_cls = cls._section_class(name, values)
             built[name] = _build_section(section_cls, values, f"{source}: [{name}]")
         return cls(**built)
+
+    @classmethod
+    def _section_class(cls, section: str, values: dict[str, Any]) -> type:
+        """The dataclass of ``section`` (a section whose class depends on its values overrides this)."""
+        return {f.name: f for f in dataclasses.fields(cls)}[section].default_factory  # type: ignore[arg-type, return-value]
 
     @classmethod
     def from_toml(cls, path: str | Path):
@@ -80,6 +86,9 @@ class SectionedConfig:
                 raise ConfigError(f"--set {assignment!r}: expected key=value")
             section, name = self._resolve_key(key.strip(), obj)
             obj[section][name] = _parse_value(raw.strip())
+            # A value may change the section's class (model.name): keep what it shares, default the rest.
+            defaults = dataclasses.asdict(type(self)._section_class(section, obj[section])())
+            obj[section] = {**defaults, **{k: v for k, v in obj[section].items() if k in defaults}}
         return type(self).from_dict(obj, source="--set")
 
     @staticmethod
@@ -104,6 +113,13 @@ class RecommenderConfig(SectionedConfig):
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
+
+    @classmethod
+    def _section_class(cls, section: str, values: dict[str, Any]) -> type:
+        """``[model]`` takes the config class of the model its ``name`` picks (default gru4rec)."""
+        if section == "model":
+            return model_config_class(values.get("name", "gru4rec"))
+        return super()._section_class(section, values)
 
 
 def _all_keys(obj: dict[str, dict]) -> str:

@@ -2,7 +2,9 @@
 
 Turns training sequences into padded batches and a batch into a loss, for any model that maps
 (B, T) items to (B, T, D) output vectors and exposes ``output_weights()`` and ``output_bias``.
-The trainer only sees ``batches`` and ``loss``.
+The trainer only sees ``batches`` and ``loss``. Given per-event time features, batches also
+carry ``time_in`` (features of each input event) and ``time_q`` (of each target event, i.e. of
+the moment each prediction is made) for time-aware models.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnrec.data.batching import iterate_batches, make_windows, padded_batch
+from rnnrec.data.batching import iterate_batches, make_windows, window_index
 from rnnrec.data.sequences import Sequences
 from rnnrec.errors import ConfigError
 from rnnrec.losses import LOSSES, NegativeSampler, full_cross_entropy, sampled_cross_entropy
@@ -40,9 +42,18 @@ class ObjectiveConfig:
 
 
 class NextItemObjective:
-    def __init__(self, train: Sequences, n_items: int, config: ObjectiveConfig, batch_size: int) -> None:
+    def __init__(
+        self,
+        train: Sequences,
+        n_items: int,
+        config: ObjectiveConfig,
+        batch_size: int,
+        time_features: np.ndarray | None = None,
+    ) -> None:
+        """``time_features``: (N, 4) features of the events of ``train`` (time-aware models only)."""
         self.config = config
         self.items = train.items
+        self.time_features = time_features
         self.windows = make_windows(train, config.max_len)
         if len(self.windows) == 0:
             raise ConfigError("no training sequence has 2 or more events: nothing to learn from")
@@ -60,11 +71,18 @@ class NextItemObjective:
         if self.config.loss == "sampled_ce" and self.sampler is None:
             self.sampler = NegativeSampler(self.item_counts, self.config.sample_alpha, rng)
         for rows in iterate_batches(self.windows, self.batch_size, rng):
-            inputs, targets = padded_batch(self.items, self.windows, rows)
-            yield {"inputs": torch.from_numpy(inputs), "targets": torch.from_numpy(targets)}
+            idx, valid = window_index(self.windows, rows)
+            batch = {
+                "inputs": torch.from_numpy(np.where(valid, self.items[idx], 0)),
+                "targets": torch.from_numpy(np.where(valid, self.items[idx + 1], 0)),
+            }
+            if self.time_features is not None:
+                batch["time_in"] = torch.from_numpy(self.time_features[idx])
+                batch["time_q"] = torch.from_numpy(self.time_features[idx + 1])
+            yield batch
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        out = model(batch["inputs"])  # (B, T, D)
+        out = model(batch["inputs"], batch.get("time_in"), batch.get("time_q"))  # (B, T, D)
         mask = batch["targets"] > 0  # (B, T)
         h, targets = out[mask], batch["targets"][mask]  # (N, D), (N,)
         weights, bias = model.output_weights(), model.output_bias

@@ -18,10 +18,12 @@ from rnnrec.data.dataset import SequenceDataset
 from rnnrec.data.idmap import IdMap
 from rnnrec.data.sequences import Sequences
 from rnnrec.data.split import EvalSet, Split, leave_one_out
+from rnnrec.data.time_features import event_time_features, query_time_features
 from rnnrec.device import resolve_device
-from rnnrec.errors import RnnrecError, UnknownIdError
+from rnnrec.errors import ConfigError, RnnrecError, UnknownIdError
 from rnnrec.evaluate import evaluate
 from rnnrec.models.gru4rec import GRU4Rec
+from rnnrec.models.registry import build_model, model_name_of_class
 from rnnrec.objective import NextItemObjective
 from rnnrec.trainer import Trainer, TrainResult
 
@@ -72,6 +74,9 @@ class SequentialRecommender:
     Unknown IDs follow ``unknown``: ``"raise"`` (default) raises :class:`UnknownIdError`;
     ``"ignore"`` drops unknown items from a history, and a user with nothing known left gets the
     most popular items of the training data (scores = training counts).
+
+    Time-aware models (``model.name`` ``time_interval``, ``time_gated``, ``time_decay``) predict
+    at a moment ``at`` (Unix seconds; default: the time of the history's last event).
     """
 
     def __init__(self, config: RecommenderConfig | None = None) -> None:
@@ -92,10 +97,16 @@ class SequentialRecommender:
         c = self.config
         split = split if split is not None else leave_one_out(dataset)
         torch.manual_seed(c.train.seed)  # model initialisation is part of the seeded run
-        self.model = GRU4Rec(dataset.n_items, c.model)
+        self.model = build_model(dataset.n_items, c.model)
+        features = None
+        if self.model.uses_time:
+            if not dataset.has_time:
+                raise ConfigError(f"model.name = {c.model.name!r} reads time, but this data has no timestamps "
+                                  "(use model.name = 'gru4rec')")
+            features = event_time_features(split.train, "training events")
         trainer = Trainer(c.train)
         self.device = trainer.device
-        objective = NextItemObjective(split.train, dataset.n_items, c.objective, c.train.batch_size)
+        objective = NextItemObjective(split.train, dataset.n_items, c.objective, c.train.batch_size, features)
         has_valid = len(split.valid) > 0
         validate = (lambda m: evaluate(m, split.valid, c.objective.max_len, device=self.device)) if has_valid else None
         self.train_result = trainer.fit(self.model, objective, validate)
@@ -123,11 +134,23 @@ class SequentialRecommender:
         k: int = 10,
         exclude_seen: bool = False,
         unknown: str = "raise",
+        at: float | None = None,
+        history_times: Sequence[float] | None = None,
     ) -> list[Recommendation]:
         """Top-``k`` next items for a known ``user`` (their whole stored history) or for an explicit
-        ``history`` of external item IDs (oldest first). Returns external IDs with scores."""
-        return self.recommend_many([user] if history is None else None, [history] if history is not None else None,
-                                   k, exclude_seen, unknown)[0]
+        ``history`` of external item IDs (oldest first). Returns external IDs with scores.
+
+        ``at``: when the recommendation is made (Unix seconds), for time-aware models; without it,
+        the last event's time. ``history_times``: timestamps of ``history`` (without them, a
+        time-aware model sees its gaps and calendar as unknown). Plain models ignore both.
+        """
+        return self.recommend_many(
+            [user] if history is None else None,
+            [history] if history is not None else None,
+            k, exclude_seen, unknown,
+            at=None if at is None else [at],
+            history_times=None if history_times is None else [history_times],
+        )[0]
 
     def recommend_many(
         self,
@@ -136,37 +159,64 @@ class SequentialRecommender:
         k: int = 10,
         exclude_seen: bool = False,
         unknown: str = "raise",
+        at: Sequence[float | None] | None = None,
+        history_times: Sequence[Sequence[float] | None] | None = None,
     ) -> list[list[Recommendation]]:
-        """Batched :meth:`recommend`: one list per user (or per history), scored in one pass."""
+        """Batched :meth:`recommend`: one list per user (or per history), scored in one pass;
+        ``at`` and ``history_times``, when given, hold one entry per user or history."""
         model = self._require_model()
         assert self.items is not None and self.users is not None and self.histories is not None
         check_request(unknown, k)
         if (users is None) == (histories is None):
             raise ValueError("give exactly one of users= or histories=")
+        n = len(users) if users is not None else len(histories)  # type: ignore[arg-type]
+        for name, values in (("at", at), ("history_times", history_times)):
+            if values is not None and len(values) != n:
+                raise ValueError(f"{name} must have one entry per user or history ({n}), got {len(values)}")
         seqs: list[np.ndarray] = []
+        times: list[np.ndarray] = []
+        stored_times = self.histories.times
         if users is not None:
             for u in users:
                 if u is None:
                     raise ValueError("give a user or a history")
                 if str(u) in self.users:
-                    seqs.append(self.histories[self.users.to_internal(str(u), "user")])
+                    row = self.users.to_internal(str(u), "user")
+                    seqs.append(self.histories[row])
+                    times.append(stored_times[self.histories.offsets[row] : self.histories.offsets[row + 1]]
+                                 if stored_times is not None else np.full(len(seqs[-1]), np.nan))
                 elif unknown == "raise":
                     raise UnknownIdError(f"unknown user ID {u!r} (not in the model's user map)")
                 else:
                     seqs.append(np.empty(0, dtype=np.int64))
+                    times.append(np.empty(0))
         else:
             assert histories is not None
-            for h in histories:
+            for i, h in enumerate(histories):
+                h = list(h)
+                t = history_times[i] if history_times is not None else None
+                t = np.full(len(h), np.nan) if t is None else np.asarray(t, dtype=np.float64)
+                if len(t) != len(h):
+                    raise ValueError(f"history {i}: {len(h)} items but {len(t)} history_times")
+                known = np.array([str(x) in self.items for x in h], dtype=bool)
                 seqs.append(self.items.to_internal_many(h, unknown=unknown, kind="item"))
-        batch = Sequences.from_lists([s.tolist() for s in seqs])
+                times.append(t[known] if len(h) else t)
+        batch = Sequences.from_lists([s.tolist() for s in seqs], [t.tolist() for t in times])
         nonempty = np.flatnonzero(batch.lengths > 0)
         popularity = torch.from_numpy(self.item_counts.astype(np.float32))
         scores = popularity.repeat(len(seqs), 1)  # (B, I+1) cold-start fallback
         if len(nonempty):
-            items, lengths = batch.to_padded(nonempty, self.config.objective.max_len)
+            idx, valid, lengths = batch.padded_index(nonempty, self.config.objective.max_len)
+            items = torch.from_numpy(np.where(valid, batch.items[idx], 0)).to(self.device)
+            time_in = time_q = None
+            if model.uses_time:
+                at_times = np.array([np.nan if a is None else float(a) for a in at], dtype=np.float64) if at is not None \
+                    else np.full(n, np.nan)
+                time_in = torch.from_numpy(event_time_features(batch, "history")[idx]).to(self.device)
+                time_q = torch.from_numpy(query_time_features(batch, at_times, "at")[nonempty]).to(self.device)
             model.eval()
             with torch.no_grad():
-                s = model.score(torch.from_numpy(items).to(self.device), torch.from_numpy(lengths).to(self.device))
+                s = model.score(items, torch.from_numpy(lengths).to(self.device), time_in, time_q)
             scores[torch.from_numpy(nonempty)] = s.float().cpu()
         return top_k(scores, seqs, self.items, k, exclude_seen)
 
@@ -192,10 +242,10 @@ class SequentialRecommender:
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "SequentialRecommender":
         art = load_artifact(path)
-        if art.model_class != GRU4Rec.__name__:
+        if model_name_of_class(art.model_class) is None:
             raise RnnrecError(f"{path}: model class {art.model_class!r} is not supported by this version")
         rec = cls(RecommenderConfig.from_dict(art.config, source=f"{path}/config.json"))
-        rec.model = GRU4Rec(len(art.items), rec.config.model)
+        rec.model = build_model(len(art.items), rec.config.model)
         rec.model.load_state_dict(art.state_dict)
         rec.device = resolve_device(device)
         rec.model.to(rec.device).eval()

@@ -40,13 +40,18 @@ def make_windows(seqs: Sequences, max_len: int) -> Windows:
     return Windows(seqs.offsets[seq_of_win] + begin, end - begin)
 
 
+def window_index(windows: Windows, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(B, T) flat indices of the input events of windows ``rows`` (0 where padded) and the mask
+    of real positions; the target of input ``idx`` is the event at ``idx + 1``."""
+    start, length = windows.start[rows], windows.length[rows]
+    cols = np.arange(int(length.max()))
+    valid = cols[None, :] < length[:, None]  # (B, T)
+    return np.where(valid, start[:, None] + cols[None, :], 0), valid
+
+
 def padded_batch(items: np.ndarray, windows: Windows, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(B, T) right-padded inputs and (B, T) targets (0 where padded) for windows ``rows``."""
-    start, length = windows.start[rows], windows.length[rows]
-    T = int(length.max())
-    cols = np.arange(T)
-    valid = cols[None, :] < length[:, None]  # (B, T)
-    idx = np.where(valid, start[:, None] + cols[None, :], 0)
+    idx, valid = window_index(windows, rows)
     inputs = np.where(valid, items[idx], 0)
     targets = np.where(valid, items[idx + 1], 0)
     return inputs, targets

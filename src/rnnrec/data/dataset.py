@@ -56,9 +56,12 @@ class SequenceDataset:
             pl.col(Columns.ITEM).cast(pl.Utf8),
             *( [pl.col(Columns.TIME).cast(pl.Float64)] if has_time else [] ),
         ).with_row_index("_row")
-        if has_time and df[Columns.TIME].null_count():
-            bad = df.filter(pl.col(Columns.TIME).is_null())["_row"][0]
-            raise DataFormatError(f"row {bad}: missing timestamp (drop the column or fill it)")
+        if has_time:
+            bad_time = pl.col(Columns.TIME).is_null() | ~pl.col(Columns.TIME).is_finite()
+            bad = df.filter(bad_time)["_row"]
+            if len(bad):
+                value = df[Columns.TIME][bad[0]]
+                raise DataFormatError(f"row {bad[0]}: timestamp {value} is missing or not finite (drop the column or fix it)")
 
         user_ext = df[Columns.USER].unique(maintain_order=True)
         users = IdMap(user_ext.to_list(), reserve_padding=False)

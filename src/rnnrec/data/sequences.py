@@ -87,15 +87,20 @@ class Sequences:
         """Each sequence truncated to its last ``n`` events."""
         return self.take_events(self.positions() >= np.repeat(self.lengths - n, self.lengths))
 
-    def to_padded(self, rows: np.ndarray, max_len: int, pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Right-padded (B, T) item matrix of the last ``max_len`` events of ``rows``, and lengths (B,)."""
+    def padded_index(self, rows: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where the last ``max_len`` events of ``rows`` sit, right-padded: (B, T) flat event
+        indices (0 in padding), the (B, T) mask of real positions, and lengths (B,)."""
         rows = np.asarray(rows, dtype=np.int64)
         ends = self.offsets[rows + 1]
         lengths = np.minimum(ends - self.offsets[rows], max_len)
         T = max(int(lengths.max()) if len(rows) else 0, 1)
-        starts = ends - lengths
         cols = np.arange(T, dtype=np.int64)
-        idx = starts[:, None] + cols[None, :]
         valid = cols[None, :] < lengths[:, None]
-        out = np.where(valid, self.items[np.minimum(idx, len(self.items) - 1)] if len(self.items) else pad, pad)
-        return out.astype(np.int64), lengths.astype(np.int64)
+        idx = np.where(valid, (ends - lengths)[:, None] + cols[None, :], 0)
+        return idx, valid, lengths.astype(np.int64)
+
+    def to_padded(self, rows: np.ndarray, max_len: int, pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Right-padded (B, T) item matrix of the last ``max_len`` events of ``rows``, and lengths (B,)."""
+        idx, valid, lengths = self.padded_index(rows, max_len)
+        out = np.where(valid, self.items[idx], pad) if len(self.items) else np.full(idx.shape, pad)
+        return out.astype(np.int64), lengths

@@ -16,6 +16,7 @@ import polars as pl
 
 from rnnrec.data.columns import Columns
 from rnnrec.data.sequences import Sequences
+from rnnrec.data.split import EvalSet, targets_at
 from rnnrec.errors import DataFormatError
 
 
@@ -113,6 +114,14 @@ def test_sessions(sequences: Sequences, known_items: np.ndarray) -> Sequences:
     """PROTOCOL §2.2: drop events whose item is not a training item, then sessions shorter than 2."""
     kept = sequences.take_events(np.isin(sequences.items, known_items))
     return kept.subset(np.flatnonzero(kept.lengths >= 2))
+
+
+def session_targets(sessions: Sequences) -> EvalSet:
+    """PROTOCOL §2.3 as next-item targets for any sequence model: every event after a session's
+    first is a target whose history is the session before it (``users`` = session index)."""
+    pos = sessions.positions()
+    mask = pos >= 1
+    return targets_at(sessions, sessions.row_ids()[mask], pos[mask])
 
 
 def split_frame_last_days(frame: pl.DataFrame, days: float) -> tuple[pl.DataFrame, pl.DataFrame]:

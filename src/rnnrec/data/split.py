@@ -37,7 +37,7 @@ class Split:
     test: EvalSet
 
 
-def _eval_set(seqs: Sequences, rows: np.ndarray, target_pos: np.ndarray) -> EvalSet:
+def targets_at(seqs: Sequences, rows: np.ndarray, target_pos: np.ndarray) -> EvalSet:
     """Targets at absolute event index ``offsets[row] + target_pos``; history = everything before."""
     flat = seqs.offsets[rows] + target_pos
     times = None if seqs.times is None else seqs.times[flat]
@@ -54,8 +54,8 @@ def leave_one_out(dataset: SequenceDataset, min_length: int = 3) -> Split:
     rows = np.flatnonzero(keep)
     train_len = np.where(keep, lengths - 2, 0)
     train = seqs.prefixes(np.arange(len(seqs)), train_len)
-    valid = _eval_set(seqs, rows, lengths[rows] - 2)
-    test = _eval_set(seqs, rows, lengths[rows] - 1)
+    valid = targets_at(seqs, rows, lengths[rows] - 2)
+    test = targets_at(seqs, rows, lengths[rows] - 1)
     return Split("loo", train, valid, test)
 
 
@@ -88,7 +88,7 @@ def time_split(
 
     def targets(mask: np.ndarray) -> EvalSet:
         mask = mask & (pos >= 1)  # a target needs at least one earlier event
-        return _eval_set(seqs, row[mask], pos[mask])
+        return targets_at(seqs, row[mask], pos[mask])
 
     valid = targets((t >= valid_cut) & (t < test_cut))
     test = targets(t >= test_cut)

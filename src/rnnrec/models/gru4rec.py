@@ -17,8 +17,12 @@ from rnnrec.errors import ConfigError, require_at_least, require_fraction
 
 @dataclass
 class GRU4RecConfig:
-    """Architecture. ``tied_embeddings``: score items against the input embedding table."""
+    """Architecture. ``tied_embeddings``: score items against the input embedding table.
 
+    ``name`` picks the model (:mod:`rnnrec.models.registry`); variants subclass this config.
+    """
+
+    name: str = "gru4rec"
     cell: str = "gru"  # "gru" | "lstm"
     embedding_dim: int = 64
     hidden_size: int = 128
@@ -28,6 +32,9 @@ class GRU4RecConfig:
     tied_embeddings: bool = True
 
     def __post_init__(self) -> None:
+        expected = type(self).__dataclass_fields__["name"].default
+        if self.name != expected:
+            raise ConfigError(f"model.name {self.name!r} does not match {type(self).__name__} (expects {expected!r})")
         if self.cell not in ("gru", "lstm"):
             raise ConfigError(f"model.cell must be 'gru' or 'lstm', got {self.cell!r}")
         require_at_least("model", self, ("embedding_dim", "hidden_size", "num_layers"), 1)
@@ -36,7 +43,14 @@ class GRU4RecConfig:
 
 class GRU4Rec(nn.Module):
     """``forward(items)`` returns one output vector per position; ``output_weights()`` the
-    item vectors they are scored against (row 0 = padding, never recommended)."""
+    item vectors they are scored against (row 0 = padding, never recommended).
+
+    Time-aware subclasses set ``uses_time`` and read ``time_in`` (features of each input event)
+    and ``time_q`` (features of each prediction moment), both (B, T, 4) from
+    :mod:`rnnrec.data.time_features`; this plain model ignores them.
+    """
+
+    uses_time = False
 
     def __init__(self, n_items: int, config: GRU4RecConfig) -> None:
         super().__init__()
@@ -45,19 +59,24 @@ class GRU4Rec(nn.Module):
         c = config
         self.item_embedding = nn.Embedding(n_items + 1, c.embedding_dim, padding_idx=0)
         self.embedding_dropout = nn.Dropout(c.dropout_embedding)
+        self.rnn = self.build_recurrence()
+        self.hidden_dropout = nn.Dropout(c.dropout_hidden)
+        self.project = nn.Linear(c.hidden_size, c.embedding_dim)
+        self.output_embedding = None if c.tied_embeddings else nn.Embedding(n_items + 1, c.embedding_dim)
+        self.output_bias = nn.Parameter(torch.zeros(n_items + 1))
+        self.reset_parameters()
+
+    def build_recurrence(self) -> nn.Module:
+        """The recurrent part (subclasses with their own cells override this)."""
+        c = self.config
         rnn_cls = nn.GRU if c.cell == "gru" else nn.LSTM
-        self.rnn = rnn_cls(
+        return rnn_cls(
             c.embedding_dim,
             c.hidden_size,
             num_layers=c.num_layers,
             batch_first=True,
             dropout=c.dropout_hidden if c.num_layers > 1 else 0.0,
         )
-        self.hidden_dropout = nn.Dropout(c.dropout_hidden)
-        self.project = nn.Linear(c.hidden_size, c.embedding_dim)
-        self.output_embedding = None if c.tied_embeddings else nn.Embedding(n_items + 1, c.embedding_dim)
-        self.output_bias = nn.Parameter(torch.zeros(n_items + 1))
-        self.reset_parameters()
 
     def reset_parameters(self) -> None:
         std = 1.0 / math.sqrt(self.config.embedding_dim)
@@ -72,14 +91,27 @@ class GRU4Rec(nn.Module):
         table = self.item_embedding if self.output_embedding is None else self.output_embedding
         return table.weight
 
-    def forward(self, items: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, items: torch.Tensor, time_in: torch.Tensor | None = None, time_q: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(B, T) right-padded item IDs → (B, T, D) output vectors (padding positions are garbage)."""
         x = self.embedding_dropout(self.item_embedding(items))  # (B, T, E)
         h, _ = self.rnn(x)  # (B, T, H)
         return self.project(self.hidden_dropout(h))  # (B, T, D)
 
-    def score(self, items: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Scores (B, I+1) of every item as the next one after each right-padded history."""
-        out = self.forward(items)  # (B, T, D)
+    def score(
+        self,
+        items: torch.Tensor,
+        lengths: torch.Tensor,
+        time_in: torch.Tensor | None = None,
+        time_q: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Scores (B, I+1) of every item as the next one after each right-padded history.
+
+        ``time_q`` (B, 4): features of the prediction moment of each row (time-aware models).
+        """
+        if time_q is not None:
+            time_q = time_q[:, None, :].expand(-1, items.shape[1], -1)
+        out = self.forward(items, time_in, time_q)  # (B, T, D)
         last = out[torch.arange(items.shape[0], device=items.device), lengths - 1]  # (B, D)
         return last @ self.output_weights().T + self.output_bias  # (B, I+1)

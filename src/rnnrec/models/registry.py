@@ -1,0 +1,40 @@
+"""Which model a configuration names: ``model.name`` → its config class and its model class."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from rnnrec.errors import ConfigError
+from rnnrec.models.gru4rec import GRU4Rec, GRU4RecConfig
+from rnnrec.models.time_decay_gru import TimeDecayGRU, TimeDecayGRUConfig
+from rnnrec.models.time_gated_gru import TimeGatedGRU, TimeGatedGRUConfig
+from rnnrec.models.time_interval_gru import TimeIntervalGRU, TimeIntervalGRUConfig
+
+MODELS: dict[str, tuple[type[GRU4RecConfig], type[GRU4Rec]]] = {
+    "gru4rec": (GRU4RecConfig, GRU4Rec),
+    "time_interval": (TimeIntervalGRUConfig, TimeIntervalGRU),
+    "time_gated": (TimeGatedGRUConfig, TimeGatedGRU),
+    "time_decay": (TimeDecayGRUConfig, TimeDecayGRU),
+}
+
+
+def model_config_class(name: str) -> type[GRU4RecConfig]:
+    if name not in MODELS:
+        raise ConfigError(f"model.name must be one of {sorted(MODELS)}, got {name!r}")
+    return MODELS[name][0]
+
+
+def build_model(n_items: int, config: GRU4RecConfig) -> GRU4Rec:
+    return MODELS[config.name][1](n_items, config)
+
+
+def model_name_of_class(class_name: str) -> str | None:
+    """The ``model.name`` of a saved model's class name (None if this version does not know it)."""
+    for name, (_, model_cls) in MODELS.items():
+        if model_cls.__name__ == class_name:
+            return name
+    return None
+
+
+def is_time_aware(model: nn.Module) -> bool:
+    return bool(getattr(model, "uses_time", False))

@@ -76,7 +76,7 @@ def run_loo(dataset: SequenceDataset, split: Split, model: str, seed: int, extra
     rec, machine = _measured(fit)
     r = rec.train_result
     assert r is not None
-    return {"test": rec.evaluate(split.test), "n_test": len(split.test), "best_epoch": r.best_epoch,
+    return {"test": rec.evaluate(split.test), "valid_best": r.best_score, "n_test": len(split.test), "best_epoch": r.best_epoch,
             "epochs": r.epochs, "seconds_per_epoch": r.seconds_per_epoch, "seconds_to_best_epoch": r.seconds_to_best_epoch,
             "train_seconds": r.train_seconds, "events_per_second": r.events_per_second, **machine}
 
@@ -98,7 +98,8 @@ def run_session(data: dict, model: str, seed: int, extra: list[str]) -> dict:
     r = rec.train_result
     assert r is not None
     metrics = rec.evaluate(test)
-    return {"test": {k: v for k, v in metrics.items() if k.startswith(("Recall@", "MRR@"))}, "n_test": len(test),
+    return {"test": {k: v for k, v in metrics.items() if k.startswith(("Recall@", "MRR@"))},
+            "valid_best": tuned.best_score, "n_test": len(test),
             "best_epoch": tuned.best_epoch, "epochs": r.epochs, "seconds_per_epoch": r.seconds_per_epoch,
             "train_seconds": tuned.train_seconds + r.train_seconds, "events_per_second": r.events_per_second, **machine}
 

@@ -1,14 +1,16 @@
 """Continuous-time decay: between events the GRU state relaxes toward a learned baseline,
 
-    h(t_prev + gap) = base + (h - base) * exp(-gap / tau(h)),   log tau(h) = log_tau + W h
+    h(t_prev + gap) = base + (h - base) * exp(-gap / tau)
 
-per hidden unit, so some units forget within minutes and others keep interests for months, and
-how fast may depend on what the state holds. The state decays before each new event is read, and
+with a learned time scale ``tau`` per hidden unit, so some units forget within minutes and
+others keep interests for months. The state decays before each new event is read, and
 once more from the last event to the moment of prediction: the same history scores differently
 for a user who returns after a minute and one who returns after a month (a month away leaves a
 state close to ``base``, the learned "long absence" state, which is also the initial state).
 
 Time scales start spread log-uniformly from ``min_timescale`` to ``max_timescale`` seconds.
+Because the decay factors depend on the gaps alone, they are computed for all steps at once
+before the loop; each step adds one element-wise update to the GRU step.
 """
 
 from __future__ import annotations
@@ -55,25 +57,26 @@ class DecayingGRUCell(nn.Module):
         self.hidden_gates = nn.Linear(hidden_size, 3 * hidden_size)
         self.base = nn.Parameter(torch.zeros(hidden_size))
         self.log_tau = nn.Parameter(torch.linspace(math.log(min_timescale), math.log(max_timescale), hidden_size))
-        self.tau_from_state = nn.Linear(hidden_size, hidden_size, bias=False)
-        nn.init.zeros_(self.tau_from_state.weight)
 
-    def decay(self, h: torch.Tensor, gap: torch.Tensor) -> torch.Tensor:
-        """The state ``h`` (B, H) after ``gap`` (B,) seconds without events."""
-        log_tau = (self.log_tau + self.tau_from_state(h)).clamp(*_LOG_TAU_RANGE)
-        keep = torch.exp(-gap[:, None] * torch.exp(-log_tau))
-        return self.base + (h - self.base) * keep
+    def keep(self, gaps: torch.Tensor) -> torch.Tensor:
+        """(..., H) share of ``h - base`` left after ``gaps`` (...) seconds without events."""
+        rate = torch.exp(-self.log_tau.clamp(*_LOG_TAU_RANGE))
+        return torch.exp(-gaps.unsqueeze(-1) * rate)
+
+    def decay(self, h: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
+        """The state ``h`` (..., H) after ``gaps`` (...) seconds without events."""
+        return self.base + (h - self.base) * self.keep(gaps)
 
     def forward(self, x: torch.Tensor, time_in: torch.Tensor) -> torch.Tensor:
         """(B, T, E) inputs and (B, T, 4) their time features → (B, T, H) states after each event."""
         B, T, _ = x.shape
         gi = self.input_gates(x)  # (B, T, 3H), all steps at once
-        gaps = time_in[..., GAP]  # (B, T) seconds since the previous event, 0 for the first
+        keep = self.keep(time_in[..., GAP])  # (B, T, H); the gap before the first event is 0: keep = 1
         w, b = self.hidden_gates.weight.t(), self.hidden_gates.bias
         h = self.base.expand(B, self.hidden_size)
         states = []
         for t in range(T):
-            h = self.decay(h, gaps[:, t])
+            h = self.base + (h - self.base) * keep[:, t]
             gh = torch.addmm(b, h, w)
             i_r, i_z, i_n = gi[:, t].chunk(3, 1)
             h_r, h_z, h_n = gh.chunk(3, 1)
@@ -98,6 +101,5 @@ class TimeDecayGRU(GRU4Rec):
         time_in, time_q = require_time(time_in, time_q, type(self).__name__)
         x = self.embedding_dropout(self.item_embedding(items))  # (B, T, E)
         h = self.rnn(x, time_in)  # (B, T, H) right after each event
-        B, T, H = h.shape
-        h = self.rnn.decay(h.reshape(B * T, H), time_q[..., GAP].reshape(B * T)).view(B, T, H)  # at prediction time
+        h = self.rnn.decay(h, time_q[..., GAP])  # at the moment of each prediction
         return self.project(self.hidden_dropout(h))

@@ -18,6 +18,7 @@ import time
 import torch
 
 from rnnrec.models.time_decay_gru import DecayingGRUCell
+from rnnrec.models.time_encoding import gru_gates
 from rnnrec.models.time_gated_gru import TimeGatedCell
 
 
@@ -26,12 +27,7 @@ def scripted_gru_loop(gi: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> tor
     h = torch.zeros(gi.shape[0], w.shape[1])
     states: list[torch.Tensor] = []
     for t in range(gi.shape[1]):
-        gh = torch.addmm(b, h, w.t())
-        i_r, i_z, i_n = gi[:, t].chunk(3, 1)
-        h_r, h_z, h_n = gh.chunk(3, 1)
-        r = torch.sigmoid(i_r + h_r)
-        z = torch.sigmoid(i_z + h_z)
-        n = torch.tanh(i_n + r * h_n)
+        z, n = gru_gates(gi[:, t], torch.addmm(b, h, w.t()))
         h = n + z * (h - n)
         states.append(h)
     return torch.stack(states, 1)

@@ -24,7 +24,7 @@ from torch import nn
 from rnnrec.data.time_features import GAP
 from rnnrec.errors import ConfigError
 from rnnrec.models.gru4rec import GRU4Rec, GRU4RecConfig
-from rnnrec.models.time_encoding import require_time
+from rnnrec.models.time_encoding import gru_gates, require_time
 
 _LOG_TAU_RANGE = (-5.0, 25.0)  # clamp: time scales from ~7 ms to ~2,000 years keep exp() finite
 
@@ -77,12 +77,7 @@ class DecayingGRUCell(nn.Module):
         states = []
         for t in range(T):
             h = self.base + (h - self.base) * keep[:, t]
-            gh = torch.addmm(b, h, w)
-            i_r, i_z, i_n = gi[:, t].chunk(3, 1)
-            h_r, h_z, h_n = gh.chunk(3, 1)
-            r = torch.sigmoid(i_r + h_r)
-            z = torch.sigmoid(i_z + h_z)
-            n = torch.tanh(i_n + r * h_n)
+            z, n = gru_gates(gi[:, t], torch.addmm(b, h, w))
             h = n + z * (h - n)
             states.append(h)
         return torch.stack(states, 1)

@@ -58,6 +58,16 @@ class QueryTimeReadout(nn.Module):
         return h * (1.0 + torch.tanh(self.gate(q))), self.shift(q)
 
 
+def gru_gates(gi: torch.Tensor, gh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One GRU step's update gate ``z`` and candidate ``n`` from the input part ``gi`` and the
+    hidden part ``gh`` (each (B, 3H), gates in PyTorch's r, z, n order). The plain GRU's next
+    state is ``n + z * (h - n)``; the time-aware cells combine them their own way."""
+    i_r, i_z, i_n = gi.chunk(3, 1)
+    h_r, h_z, h_n = gh.chunk(3, 1)
+    r = torch.sigmoid(i_r + h_r)
+    return torch.sigmoid(i_z + h_z), torch.tanh(i_n + r * h_n)
+
+
 def require_time(time_in: torch.Tensor | None, time_q: torch.Tensor | None, model: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Time-aware models cannot run without time features: say so instead of failing inside torch."""
     if time_in is None or time_q is None:

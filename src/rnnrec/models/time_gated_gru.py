@@ -23,7 +23,7 @@ from torch import nn
 
 from rnnrec.errors import ConfigError
 from rnnrec.models.gru4rec import GRU4Rec, GRU4RecConfig
-from rnnrec.models.time_encoding import QueryTimeReadout, TimeEmbedding, require_time
+from rnnrec.models.time_encoding import QueryTimeReadout, TimeEmbedding, gru_gates, require_time
 
 
 @dataclass
@@ -71,11 +71,7 @@ class TimeGatedCell(nn.Module):
         for t in range(T):
             gh = torch.addmm(b, h, w)  # (B, kH)
             if self.cell == "gru":
-                i_r, i_z, i_n = gi[:, t].chunk(3, 1)
-                h_r, h_z, h_n = gh.chunk(3, 1)
-                r = torch.sigmoid(i_r + h_r)
-                z = torch.sigmoid(i_z + h_z)
-                n = torch.tanh(i_n + r * h_n)
+                z, n = gru_gates(gi[:, t], gh)
                 h = h + gate[:, t] * (1.0 - z) * (n - h)
             else:
                 i, f, g, o = (gi[:, t] + gh).chunk(4, 1)

@@ -29,10 +29,9 @@ import measure  # benchmarks/measure.py
 from rnnrec.config import RecommenderConfig
 from rnnrec.data.dataset import SequenceDataset
 from rnnrec.data.pipeline import load_dataset
-from rnnrec.data.sequences import Sequences
-from rnnrec.data.sessions import session_targets, test_sessions
-from rnnrec.data.split import EvalSet, Split, leave_one_out
+from rnnrec.data.split import Split, leave_one_out
 from rnnrec.recommender import SequentialRecommender
+from rnnrec.sequence_sessions import SESSION_METRICS, fit_sequence_model_on_sessions, session_eval_set
 from rnnrec.session_recommender import read_session_frame
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,10 +39,6 @@ LOO = {"ml-100k": "ml-100k/ml-100k.inter", "ml-latest-small": "ml-latest-small/r
 SESSION = {"rsc15-100k": "rsc15-100k/yoochoose-clicks-100k_{}.txt"}
 MODELS = ("gru4rec", "time_interval", "time_gated", "time_decay")
 HEADLINE = {"loo": ("NDCG@10", "Recall@20"), "session": ("Recall@20", "MRR@20")}
-
-
-def _empty_eval() -> EvalSet:
-    return EvalSet(Sequences.from_lists([], []), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
 
 
 def _config(model: str, seed: int, extra: list[str]) -> RecommenderConfig:
@@ -83,23 +78,18 @@ def run_loo(dataset: SequenceDataset, split: Split, model: str, seed: int, extra
 
 def run_session(data: dict, model: str, seed: int, extra: list[str]) -> dict:
     """Epochs chosen on train_tr → train_valid, then train_full → test with that many epochs."""
-    tr, valid, full, test = data["train_tr"], data["valid"], data["train_full"], data["test"]
 
     def fit():
-        tune = SequentialRecommender(_config(model, seed, ["train.monitor=MRR@20", *extra]))
-        tune.fit(tr, Split("session", tr.sequences, valid, _empty_eval()))
-        assert tune.train_result is not None
-        epochs = tune.train_result.best_epoch
-        final = SequentialRecommender(_config(model, seed, [f"train.epochs={epochs}", *extra]))
-        final.fit(full, Split("session", full.sequences, _empty_eval(), _empty_eval()))
-        return tune.train_result, final
+        return fit_sequence_model_on_sessions(_config(model, seed, extra), data["train_tr"], data["valid"],
+                                              data["train_full"])
 
-    (tuned, rec), machine = _measured(fit)
+    fitted, machine = _measured(fit)
+    tuned, rec = fitted.selection, fitted.recommender
     r = rec.train_result
     assert r is not None
-    metrics = rec.evaluate(test)
-    return {"test": {k: v for k, v in metrics.items() if k.startswith(("Recall@", "MRR@"))},
-            "valid_best": tuned.best_score, "n_test": len(test),
+    metrics = rec.evaluate(data["test"])
+    return {"test": {k: v for k, v in metrics.items() if k.startswith(SESSION_METRICS)},
+            "valid_best": tuned.best_score, "n_test": len(data["test"]),
             "best_epoch": tuned.best_epoch, "epochs": r.epochs, "seconds_per_epoch": r.seconds_per_epoch,
             "train_seconds": tuned.train_seconds + r.train_seconds, "events_per_second": r.events_per_second, **machine}
 
@@ -112,12 +102,8 @@ def load_session_files(root: Path, pattern: str) -> dict:
     full = SequenceDataset.from_interactions(read("train_full"))
     valid = SequenceDataset.from_interactions(read("train_valid"), items=tr.items)
     test = SequenceDataset.from_interactions(read("test"), items=full.items)
-    known_tr, known_full = np.unique(tr.sequences.items), np.unique(full.sequences.items)
-    return {
-        "train_tr": tr, "train_full": full,
-        "valid": session_targets(test_sessions(valid.sequences, known_tr)),
-        "test": session_targets(test_sessions(test.sequences, known_full)),
-    }
+    return {"train_tr": tr, "train_full": full,
+            "valid": session_eval_set(valid, tr), "test": session_eval_set(test, full)}
 
 
 def summarise(results: dict, datasets: list[str], models: list[str]) -> str:

@@ -143,3 +143,40 @@ def test_user_log_is_cut_into_sessions_by_inactivity(tmp_path):
     assert main(["train", "--protocol", "session", "--data", str(log), "--test", str(test), "--out", str(out),
                  "-q", "--set", "data.session_gap=1800", *SMALL]) == 0
     assert json.loads((out / "metrics.json").read_text())["data"]["sessions"] == 80  # 40 users × 2 visits
+
+
+def _write_spread_sessions(path: Path, n_sessions: int, start_time: float) -> Path:
+    """The same cycle as ``_write_sessions`` with one session an hour (so 120 sessions span 5 days),
+    clicks 30 s apart (generated data)."""
+    lines = ["SessionId\tItemId\tTime"]
+    for s in range(n_sessions):
+        for t in range(3 + s % 3):
+            lines.append(f"{s}\t{(s + t) % 6 + 1}\t{start_time + 3600 * s + 30 * t}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+SEQ_SMALL = ["--set", "embedding_dim=16", "--set", "hidden_size=16", "--set", "epochs=8", "--set", "batch_size=16",
+             "--set", "learning_rate=0.02", "--set", "n_negatives=0", "--set", "device=cpu", "--set", "patience=1"]
+
+
+def test_time_aware_sequence_model_under_the_session_protocol(tmp_path, capsys):
+    """`--set model.name=time_decay` trains the sequence model on sessions: epochs chosen on the last
+    day of training, then retrained on all of it, evaluated like the session GRU."""
+    train = _write_spread_sessions(tmp_path / "train.tsv", 120, 1e9)
+    test = _write_spread_sessions(tmp_path / "test.tsv", 30, 2e9)
+    out = tmp_path / "model"
+    assert main(["train", "--protocol", "session", "--data", str(train), "--test", str(test), "--out", str(out),
+                 "-q", "--set", "model.name=time_decay", *SEQ_SMALL]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["protocol"] == "session" and m["model"] == "time_decay"
+    assert m["n_test"] == 90  # as for the session GRU: 10 × (2 + 3 + 4) targets
+    assert set(m["test"]) == {f"{name}@{k}" for name in ("Recall", "MRR") for k in (1, 5, 10, 20)}
+    chosen = m["epochs_chosen_on_validation"]
+    # Sessions 96..119 end in the last day of training: 8 × (2 + 3 + 4) validation targets.
+    assert chosen["n_valid"] == 72 and m["epochs"] == chosen["best_epoch"] >= 1
+    assert m["test"]["Recall@20"] == 1.0 and m["test"]["Recall@1"] > 0.9
+    capsys.readouterr()
+    assert main(["recommend", "--model", str(out), "--history", "1,2", "--history-times", "0,30", "--at", "60",
+                 "-k", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["item_id"] == "3"

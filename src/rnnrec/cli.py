@@ -48,9 +48,82 @@ def _session_config(args: argparse.Namespace):
     return config.with_overrides(args.set or [])
 
 
+def _model_name(args: argparse.Namespace) -> str | None:
+    """``model.name`` as the config file and ``--set`` give it (None when neither names a model)."""
+    import tomllib
+
+    name = None
+    if args.config:
+        try:
+            name = tomllib.loads(Path(args.config).read_text(encoding="utf-8")).get("model", {}).get("name")
+        except (OSError, tomllib.TOMLDecodeError):
+            name = None  # the config loader reports the problem with its own message
+    for assignment in args.set or []:
+        key, _, value = assignment.partition("=")
+        if key.strip() in ("model.name", "name"):
+            name = value.strip().strip("\"'")
+    return name
+
+
+def cmd_train_session_sequence(args: argparse.Namespace) -> int:
+    """``--protocol session`` with a sequence model (``--set model.name=time_decay`` ...)."""
+    from rnnrec.data.dataset import SequenceDataset
+    from rnnrec.data.sessions import split_frame_last_days
+    from rnnrec.sequence_sessions import SESSION_METRICS, fit_sequence_model_on_sessions, session_eval_set
+    from rnnrec.session_recommender import load_session_frames
+
+    config = _config(args)
+    if args.quiet:
+        config.train.progress = False
+    d = config.data
+    frame, test_frame = load_session_frames(args.data, args.test, d.session_gap, d.test_days, args.format,
+                                            _columns(args.columns))
+    tr_frame, valid_frame = split_frame_last_days(frame, d.test_days)  # validation: the last day(s) of training
+    tr = SequenceDataset.from_interactions(tr_frame)
+    full = SequenceDataset.from_interactions(frame)
+    valid = session_eval_set(SequenceDataset.from_interactions(valid_frame, items=tr.items), tr)
+    test = session_eval_set(SequenceDataset.from_interactions(test_frame, items=full.items), full)
+    log.info("train: %d sessions, %d items, %d events; test: %d targets; model %s",
+             full.n_users, full.n_items, full.sequences.n_events, len(test), config.model.name)
+    fitted = fit_sequence_model_on_sessions(config, tr, valid, full)
+    rec, selection = fitted.recommender, fitted.selection
+    result = rec.train_result
+    assert result is not None
+    t0 = time.perf_counter()
+    metrics_test = {k: v for k, v in rec.evaluate(test).items() if k.startswith(SESSION_METRICS)}
+    eval_seconds = time.perf_counter() - t0
+    metrics = {
+        "protocol": "session",
+        "test": metrics_test,
+        "n_test": len(test),
+        "model": config.model.name,
+        "epochs": result.epochs,
+        "epochs_chosen_on_validation": {"best_epoch": selection.best_epoch, "best_MRR@20": selection.best_score,
+                                        "n_valid": len(valid)},
+        "train_seconds": selection.train_seconds + result.train_seconds,
+        "seconds_per_epoch": result.seconds_per_epoch,
+        "train_events_per_second": result.events_per_second,
+        "eval_seconds": eval_seconds,
+        "seed": config.train.seed,
+        "data": {"path": str(args.data), "test_path": str(args.test) if args.test else None,
+                 "sessions": full.n_users, "items": full.n_items, "events": full.sequences.n_events},
+    }
+    out = Path(args.out)
+    rec.save(out, extra={"metrics": {"test": metrics_test, "protocol": "session"}})
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    print(f"test (session, {len(test)} targets): "
+          + "  ".join(f"{k} {metrics_test[k]:.4f}" for k in ("Recall@20", "MRR@20", "Recall@1", "Recall@5")))
+    print(f"{result.epochs} epochs (chosen on the last {d.test_days:g} day(s) of training), "
+          f"{metrics['train_seconds']:.1f}s training; model saved to {out}")
+    return 0
+
+
 def cmd_train_session(args: argparse.Namespace) -> int:
+    from rnnrec.models.registry import MODELS
     from rnnrec.session_recommender import SessionRecommender, load_session_data
 
+    if _model_name(args) in MODELS:
+        return cmd_train_session_sequence(args)
     config = _session_config(args)
     if args.quiet:
         config.train.progress = False
@@ -322,7 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "[model], [train], [data] (session)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one option, e.g. train.seed=1")
     t.add_argument("--protocol", choices=("loo", "time", "session"), default="loo",
-                   help="loo/time: users' whole histories (sequence-aware); session: anonymous sessions (GRU4Rec)")
+                   help="loo/time: users' whole histories (sequence-aware); session: anonymous sessions (GRU4Rec "
+                   "recipe; with --set model.name=gru4rec|time_interval|time_gated|time_decay, that sequence model)")
     t.add_argument("--out", required=True, help="model folder to write (with metrics.json)")
     t.set_defaults(func=cmd_train)
 

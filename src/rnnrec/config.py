@@ -26,9 +26,14 @@ class DataConfig:
     k_core: int = 0  # iterative k-core on users and items (0 = off)
     min_length: int = 0  # drop users with fewer events (0 = off)
     drop_repeats: bool = False  # drop an event repeating the user's previous item
+    # --protocol session only: how a log becomes sessions and how one file is split by time
+    session_gap: float = 0.0  # > 0: cut each user's history where events are this many seconds apart
+    test_days: float = 1.0  # sessions ending in the last `test_days` days are the test (and validation) set
 
     def __post_init__(self) -> None:
         require_at_least("data", self, ("k_core", "min_length"), 0)
+        if self.session_gap < 0 or not self.test_days > 0:
+            raise ConfigError("data.session_gap must be >= 0 and data.test_days > 0")
 
 
 class SectionedConfig:

@@ -165,6 +165,22 @@ class SessionRecommender:
         return rec
 
 
+def load_session_frames(
+    train_path: str | Path,
+    test_path: str | Path | None,
+    session_gap: float = 0.0,
+    test_days: float = 1.0,
+    format: str = "auto",
+    columns: dict[str, str] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Train and test logs as sessions. Without ``test_path`` the sessions ending in the last
+    ``test_days`` of the training file are the test set."""
+    frame = read_session_frame(train_path, format, columns, session_gap)
+    if test_path is None:
+        return split_frame_last_days(frame, test_days)
+    return frame, read_session_frame(test_path, format, columns, session_gap)
+
+
 def load_session_data(
     train_path: str | Path,
     test_path: str | Path | None,
@@ -176,11 +192,8 @@ def load_session_data(
 
     Without ``test_path`` the last ``data.test_days`` of the training file are the test set.
     """
-    frame = read_session_frame(train_path, format, columns, config.data.session_gap)
-    if test_path is None:
-        frame, test_frame = split_frame_last_days(frame, config.data.test_days)
-    else:
-        test_frame = read_session_frame(test_path, format, columns, config.data.session_gap)
+    frame, test_frame = load_session_frames(train_path, test_path, config.data.session_gap, config.data.test_days,
+                                            format, columns)
     train = SequenceDataset.from_interactions(frame)
     test = SequenceDataset.from_interactions(test_frame, items=train.items)
     return train, test

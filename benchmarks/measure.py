@@ -27,6 +27,24 @@ def cpu_busy_seconds() -> float | None:
     return (sum(f[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def measured_call(fn):
+    """Run ``fn`` in this process; also report the share of the machine other processes used meanwhile."""
+    import resource
+
+    def own_cpu() -> float:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return ru.ru_utime + ru.ru_stime
+
+    busy0, own0, t0 = cpu_busy_seconds(), own_cpu(), time.perf_counter()
+    out = fn()
+    wall = time.perf_counter() - t0
+    busy1, own1 = cpu_busy_seconds(), own_cpu()
+    other = None
+    if busy0 is not None and busy1 is not None:
+        other = max(0.0, (busy1 - busy0) - (own1 - own0)) / (wall * (os.cpu_count() or 1))
+    return out, {"wall_seconds": wall, "other_cpu_share": other}
+
+
 def run_measured(
     cmd: list[str],
     stdout: IO[str],

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -45,30 +44,11 @@ def _config(model: str, seed: int, extra: list[str]) -> RecommenderConfig:
     return RecommenderConfig().with_overrides([f"model.name={model}", f"train.seed={seed}", "progress=false", *extra])
 
 
-def _own_cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
-
-
-def _measured(fn) -> tuple[dict, dict]:
-    """Run ``fn``; also report the share of the machine other processes used meanwhile."""
-    busy0, own0, t0 = measure.cpu_busy_seconds(), _own_cpu(), time.perf_counter()
-    out = fn()
-    wall = time.perf_counter() - t0
-    busy1, own1 = measure.cpu_busy_seconds(), _own_cpu()
-    other = None
-    if busy0 is not None and busy1 is not None:
-        import os
-
-        other = max(0.0, (busy1 - busy0) - (own1 - own0)) / (wall * (os.cpu_count() or 1))
-    return out, {"wall_seconds": wall, "other_cpu_share": other}
-
-
 def run_loo(dataset: SequenceDataset, split: Split, model: str, seed: int, extra: list[str]) -> dict:
     def fit():
         return SequentialRecommender(_config(model, seed, extra)).fit(dataset, split)
 
-    rec, machine = _measured(fit)
+    rec, machine = measure.measured_call(fit)
     r = rec.train_result
     assert r is not None
     return {"test": rec.evaluate(split.test), "valid_best": r.best_score, "n_test": len(split.test), "best_epoch": r.best_epoch,
@@ -83,7 +63,7 @@ def run_session(data: dict, model: str, seed: int, extra: list[str]) -> dict:
         return fit_sequence_model_on_sessions(_config(model, seed, extra), data["train_tr"], data["valid"],
                                               data["train_full"])
 
-    fitted, machine = _measured(fit)
+    fitted, machine = measure.measured_call(fit)
     tuned, rec = fitted.selection, fitted.recommender
     r = rec.train_result
     assert r is not None

@@ -98,3 +98,26 @@ def test_time_aware_model_recommends_at_a_moment(ratings, tmp_path, capsys):
     assert "expected Unix seconds or an ISO date/time" in capsys.readouterr().err
     assert main(["recommend", "--model", str(out), "--history", "100,101", "--history-times", "5,6",
                  "--at", "3600", "-k", "2"]) == 0
+
+
+def test_multimodal_model_with_item_features_and_vectors(ratings, tmp_path, capsys):
+    """Generated movies.csv (+ tags.csv) and image-like vectors for the 10 logged movies and one
+    movie nobody rated (199): it joins the catalogue and can be recommended."""
+    movies = tmp_path / "movies.csv"
+    movies.write_text("movieId,title,genres\n" + "".join(
+        f"{i},Film {i} ({1990 + i % 5}),{'Drama' if i % 2 else 'Comedy'}\n" for i in [*range(100, 110), 199]))
+    (tmp_path / "tags.csv").write_text("userId,movieId,tag,timestamp\n1,100,funny,1\n2,199,sad,2\n")
+    vectors = tmp_path / "image.csv"
+    vectors.write_text("item_id,v0,v1\n" + "".join(f"{i},{i % 3},{i % 7}\n" for i in range(100, 110)))
+    out = tmp_path / "mm"
+    assert main(["-q", "train", "--data", str(ratings), "--out", str(out), *SMALL, "--set", "model.name=cold_start",
+                 "--item-features", str(movies), "--vectors", f"image={vectors}"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["item_features"]["blocks"] == {"text": 64, "genres": 2, "numeric": 1, "image": 2}
+    assert m["item_features"]["items_with_features"] == 11 and m["data"]["items"] == 11
+    capsys.readouterr()
+    assert main(["recommend", "--model", str(out), "--user", "3", "-k", "11", "--json"]) == 0
+    assert "199" in [r["item_id"] for r in json.loads(capsys.readouterr().out)]
+    assert main(["-q", "train", "--data", str(ratings), "--out", str(tmp_path / "x"), *SMALL,
+                 "--item-features", str(movies), "--text-columns", "plot"]) == 2
+    assert "text column(s) ['plot'] not in the metadata" in capsys.readouterr().err

@@ -5,6 +5,7 @@
     DIR/users.json      user ID map
     DIR/weights.pt      the model's state_dict, loaded with ``weights_only=True``
     DIR/histories.npz   known users' histories and item popularity (plain arrays, no pickle)
+    DIR/item_features.npz   multimodal models only: the item feature blocks they read
 
 Anything a server needs to rebuild the model is in the folder; nothing executes code on load.
 """
@@ -24,11 +25,13 @@ import torch
 
 from rnnrec import __version__
 from rnnrec.data.idmap import IdMap
+from rnnrec.data.item_features import ItemFeatures
 from rnnrec.data.sequences import Sequences
 from rnnrec.errors import RnnrecError
 
 FORMAT_VERSION = 1
 FILES = ("config.json", "items.json", "users.json", "weights.pt", "histories.npz")
+FEATURES_FILE = "item_features.npz"  # optional
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Artifact:
     data_hash: str
     version: str = __version__
     extra: dict[str, Any] | None = None
+    item_features: ItemFeatures | None = None
 
 
 def save_artifact(artifact: Artifact, path: str | Path) -> Path:
@@ -68,6 +72,8 @@ def save_artifact(artifact: Artifact, path: str | Path) -> Path:
         if h.times is not None:
             arrays["times"] = h.times
         np.savez(tmp / "histories.npz", **arrays)
+        if artifact.item_features is not None:
+            artifact.item_features.save(tmp / FEATURES_FILE)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -115,4 +121,5 @@ def load_artifact(path: str | Path) -> Artifact:
         data_hash=meta["data_hash"],
         version=meta["rnnrec_version"],
         extra=meta.get("extra") or {},
+        item_features=ItemFeatures.load(path / FEATURES_FILE) if (path / FEATURES_FILE).is_file() else None,
     )

@@ -163,11 +163,45 @@ def cmd_train_session(args: argparse.Namespace) -> int:
     return 0
 
 
+def _vector_sources(specs: list[str] | None) -> dict[str, str]:
+    """``--vectors FILE`` or ``--vectors NAME=FILE`` (repeatable) → {block name: file}."""
+    out: dict[str, str] = {}
+    for spec in specs or []:
+        name, sep, path = spec.partition("=")
+        name, path = (name.strip(), path.strip()) if sep else ("vectors" if not out else f"vectors{len(out) + 1}", spec)
+        if not name.isidentifier():
+            raise RnnrecError(f"--vectors {spec!r}: the name before '=' must be a plain identifier such as image")
+        out[name] = path
+    return out
+
+
+def _with_item_features(args: argparse.Namespace, config: RecommenderConfig, dataset):
+    """Attach item features when ``--item-features`` / ``--vectors`` are given (multimodal models)."""
+    from rnnrec.models.registry import MODELS, uses_features
+
+    if args.text_columns is not None:
+        config.features.text_columns = [c.strip() for c in args.text_columns.split(",") if c.strip()]
+    if not (args.item_features or args.vectors):
+        return dataset
+    if not uses_features(MODELS[config.model.name][1]):
+        log.warning("model.name = %r reads no item features; they are loaded but unused "
+                    "(pick feature_fusion, parallel_rnn or cold_start)", config.model.name)
+    from rnnrec.data.pipeline import attach_item_features
+
+    dataset = attach_item_features(dataset, args.item_features, _vector_sources(args.vectors), config.features,
+                                   args.item_features_format)
+    f = dataset.item_features
+    log.info("item features: %s; %d of %d items have some", f.dims, int(f.present.sum()), dataset.n_items)
+    return dataset
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from rnnrec.data.split import leave_one_out, time_split
     from rnnrec.recommender import SequentialRecommender
 
     if args.protocol == "session":
+        if args.item_features or args.vectors:
+            raise RnnrecError("--item-features / --vectors work with --protocol loo or time")
         return cmd_train_session(args)
     if args.test:
         raise RnnrecError("--test is for --protocol session; loo and time split the --data file themselves")
@@ -176,6 +210,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config.train.progress = False
     dataset = _dataset(args.data, args.format, _columns(args.columns), config)
     log.info("data: %d users, %d items, %d events", dataset.n_users, dataset.n_items, dataset.sequences.n_events)
+    dataset = _with_item_features(args, config, dataset)
     split = leave_one_out(dataset) if args.protocol == "loo" else time_split(dataset)
     rec = SequentialRecommender(config).fit(dataset, split)
     result = rec.train_result
@@ -205,6 +240,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         ],
         "data": {"path": str(args.data), "users": dataset.n_users, "items": dataset.n_items,
                  "events": dataset.sequences.n_events},
+        "item_features": None if dataset.item_features is None else {
+            "metadata": args.item_features, "vectors": _vector_sources(args.vectors),
+            "blocks": dataset.item_features.dims, "items_with_features": int(dataset.item_features.present.sum())},
     }
     out = Path(args.out)
     rec.save(out, extra={"metrics": {"test": test, "protocol": split.protocol}})
@@ -398,6 +436,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="loo/time: users' whole histories (sequence-aware); session: anonymous sessions (GRU4Rec "
                    "recipe; with --set model.name=gru4rec|time_interval|time_gated|time_decay, that sequence model)")
     t.add_argument("--out", required=True, help="model folder to write (with metrics.json)")
+    t.add_argument("--item-features", metavar="FILE", help="item metadata for multimodal models: MovieLens movies.csv "
+                   "(+ tags.csv beside it), .item, u.item, Amazon metadata JSON, Yelp business JSON")
+    t.add_argument("--item-features-format", default="auto", help="format of --item-features (default: auto-detect)")
+    t.add_argument("--text-columns", help="metadata columns encoded as text, e.g. title,genres "
+                   "(default: title, tags, description where present)")
+    t.add_argument("--vectors", action="append", metavar="[NAME=]FILE", help="precomputed item vectors (e.g. image "
+                   "embeddings): .npy with its IDs in <stem>.ids.txt beside it, Parquet or CSV keyed by item ID; repeatable")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", parents=[quiet], help="evaluate a saved model on a log (loo protocol)")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rnnrec.data.item_features import FeatureConfig
 from rnnrec.errors import ConfigError, require_at_least
 from rnnrec.models.gru4rec import GRU4RecConfig
 from rnnrec.models.registry import model_config_class
@@ -118,6 +119,7 @@ class RecommenderConfig(SectionedConfig):
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)  # item features (multimodal models)
 
     @classmethod
     def _section_class(cls, section: str, values: dict[str, Any]) -> type:

@@ -1,7 +1,7 @@
 """What a sequence model is trained to do: predict the next item at every position.
 
 Turns training sequences into padded batches and a batch into a loss, for any model that maps
-(B, T) items to (B, T, D) output vectors and exposes ``output_weights()`` and ``output_bias``.
+(B, T) items to (B, T, D) output vectors and exposes ``output_layer()`` (item vectors, biases).
 The trainer only sees ``batches`` and ``loss``. Given per-event time features, batches also
 carry ``time_in`` (features of each input event) and ``time_q`` (of each target event, i.e. of
 the moment each prediction is made) for time-aware models.
@@ -85,7 +85,7 @@ class NextItemObjective:
         out = model(batch["inputs"], batch.get("time_in"), batch.get("time_q"))  # (B, T, D)
         mask = batch["targets"] > 0  # (B, T)
         h, targets = out[mask], batch["targets"][mask]  # (N, D), (N,)
-        weights, bias = model.output_weights(), model.output_bias
+        weights, bias = model.output_layer()
         if self.config.loss == "ce":
             return full_cross_entropy(h, targets, weights, bias)
         assert self.sampler is not None

@@ -16,6 +16,7 @@ from rnnrec.artifact import Artifact, load_artifact, save_artifact
 from rnnrec.config import RecommenderConfig
 from rnnrec.data.dataset import SequenceDataset
 from rnnrec.data.idmap import IdMap
+from rnnrec.data.item_features import ItemFeatures
 from rnnrec.data.sequences import Sequences
 from rnnrec.data.split import EvalSet, Split, leave_one_out
 from rnnrec.data.time_features import event_time_features, query_time_features
@@ -23,7 +24,7 @@ from rnnrec.device import resolve_device
 from rnnrec.errors import ConfigError, RnnrecError, UnknownIdError
 from rnnrec.evaluate import evaluate
 from rnnrec.models.gru4rec import GRU4Rec
-from rnnrec.models.registry import build_model, model_name_of_class
+from rnnrec.models.registry import build_model, model_name_of_class, uses_features
 from rnnrec.objective import NextItemObjective
 from rnnrec.trainer import Trainer, TrainResult
 
@@ -88,6 +89,7 @@ class SequentialRecommender:
         self.item_counts: np.ndarray | None = None
         self.data_hash: str = ""
         self.train_result: TrainResult | None = None
+        self.item_features: ItemFeatures | None = None  # what a multimodal model reads
         self.device = torch.device("cpu")
 
     # ------------------------------------------------------------------ training
@@ -97,7 +99,7 @@ class SequentialRecommender:
         c = self.config
         split = split if split is not None else leave_one_out(dataset)
         torch.manual_seed(c.train.seed)  # model initialisation is part of the seeded run
-        self.model = build_model(dataset.n_items, c.model)
+        self.model = build_model(dataset.n_items, c.model, dataset.item_features)
         features = None
         if self.model.uses_time:
             if not dataset.has_time:
@@ -107,10 +109,13 @@ class SequentialRecommender:
         trainer = Trainer(c.train)
         self.device = trainer.device
         objective = NextItemObjective(split.train, dataset.n_items, c.objective, c.train.batch_size, features)
+        if hasattr(self.model, "set_training_counts"):  # cold-start models: which items have interactions
+            self.model.set_training_counts(objective.item_counts)
         has_valid = len(split.valid) > 0
         validate = (lambda m: evaluate(m, split.valid, c.objective.max_len, device=self.device)) if has_valid else None
         self.train_result = trainer.fit(self.model, objective, validate)
         self.items, self.users, self.histories = dataset.items, dataset.users, dataset.sequences
+        self.item_features = dataset.item_features if uses_features(self.model) else None
         self.item_counts = objective.item_counts
         self.data_hash = dataset.fingerprint()
         return self
@@ -235,6 +240,7 @@ class SequentialRecommender:
                 item_counts=self.item_counts,
                 data_hash=self.data_hash,
                 extra=extra,
+                item_features=self.item_features,
             ),
             path,
         )
@@ -245,10 +251,10 @@ class SequentialRecommender:
         if model_name_of_class(art.model_class) is None:
             raise RnnrecError(f"{path}: model class {art.model_class!r} is not supported by this version")
         rec = cls(RecommenderConfig.from_dict(art.config, source=f"{path}/config.json"))
-        rec.model = build_model(len(art.items), rec.config.model)
+        rec.model = build_model(len(art.items), rec.config.model, art.item_features)
         rec.model.load_state_dict(art.state_dict)
         rec.device = resolve_device(device)
         rec.model.to(rec.device).eval()
         rec.items, rec.users, rec.histories = art.items, art.users, art.histories
-        rec.item_counts, rec.data_hash = art.item_counts, art.data_hash
+        rec.item_counts, rec.data_hash, rec.item_features = art.item_counts, art.data_hash, art.item_features
         return rec

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -13,6 +15,11 @@ from rnnrec.data.idmap import IdMap
 from rnnrec.data.sequences import Sequences
 from rnnrec.errors import DataFormatError
 
+if TYPE_CHECKING:
+    from rnnrec.data.item_features import ItemFeatures
+
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class SequenceDataset:
@@ -20,11 +27,13 @@ class SequenceDataset:
 
     ``sequences[u]`` holds user ``u``'s items sorted by timestamp (ties keep file order).
     Users are internal 0..U-1 (no padding); items are internal 1..I with 0 = padding.
+    ``item_features``, when attached, has one row per internal item (multimodal models).
     """
 
     users: IdMap
     items: IdMap
     sequences: Sequences
+    item_features: "ItemFeatures | None" = None
 
     @property
     def n_users(self) -> int:
@@ -79,6 +88,22 @@ class SequenceDataset:
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         times = df[Columns.TIME].to_numpy().astype(np.float64) if has_time else None
         return cls(users, items, Sequences(offsets, df["_iid"].to_numpy().astype(np.int64), times))
+
+    def with_items(self, item_ids: list[str]) -> "SequenceDataset":
+        """The catalogue plus items known only from metadata, appended so existing internal IDs stay:
+        items nobody has interacted with yet, which feature-based models can still recommend."""
+        new = [i for i in dict.fromkeys(str(x) for x in item_ids) if i not in self.items]
+        if not new:
+            return self
+        if self.item_features is not None:
+            raise DataFormatError("add items to the catalogue before attaching item features")
+        log.info("%d items with features but no interactions added to the catalogue", len(new))
+        return replace(self, items=IdMap(self.items.external + new, reserve_padding=True))
+
+    def with_item_features(self, features: "ItemFeatures") -> "SequenceDataset":
+        if features.n_rows != self.items.size:
+            raise DataFormatError(f"item features cover {features.n_rows - 1} items, the catalogue has {self.n_items}")
+        return replace(self, item_features=features)
 
     def fingerprint(self) -> str:
         """A SHA-256 of the mapped data (IDs, order, times): identifies the training data in artifacts."""

@@ -71,6 +71,11 @@ class IdMap:
             out.append(idx)
         return np.asarray(out, dtype=np.int64)
 
+    def lookup(self, external_ids: Iterable[str]) -> np.ndarray:
+        """Internal ID of each external ID, -1 where the map does not know it (vectorised callers
+        decide what unknown IDs mean)."""
+        return np.array([self._index.get(str(ext), -1) for ext in external_ids], dtype=np.int64)
+
     def to_external(self, internal_ids: Iterable[int] | np.ndarray) -> list[str]:
         arr = np.asarray(internal_ids, dtype=np.int64) - self.offset
         if arr.size and (arr.min() < 0 or arr.max() >= len(self.external)):

@@ -13,6 +13,7 @@ from rnnrec.data.io import read_interactions
 
 if TYPE_CHECKING:
     from rnnrec.config import DataConfig
+    from rnnrec.data.item_features import FeatureConfig
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +42,34 @@ def load_dataset(
     if items is not None and dataset.sequences.n_events < frame.height:
         log.warning("%d events with items unknown to the model were dropped", frame.height - dataset.sequences.n_events)
     return dataset
+
+
+def attach_item_features(
+    dataset: SequenceDataset,
+    metadata: str | Path | None = None,
+    vectors: dict[str, str | Path] | None = None,
+    config: "FeatureConfig | None" = None,
+    metadata_format: str = "auto",
+    add_items: bool = True,
+) -> SequenceDataset:
+    """Read item metadata (MovieLens, Amazon, Yelp, ...) and vector files (``{"image": "img.npy"}``;
+    an ``.npy`` takes its IDs from ``<name>.ids.txt`` beside it), encode them, and attach the feature
+    blocks to ``dataset``. With ``add_items``, items that have features but no interactions join the
+    catalogue (cold items a feature-based model can recommend)."""
+    from rnnrec.data.item_features import build_item_features
+    from rnnrec.data.item_vectors import read_item_vectors
+    from rnnrec.data.metadata import read_item_metadata
+
+    table = read_item_metadata(metadata, format=metadata_format) if metadata is not None else None
+    sources = {}
+    for name, path in (vectors or {}).items():
+        path = Path(path)
+        ids = path.with_suffix(".ids.txt") if path.suffix == ".npy" else None
+        sources[name] = read_item_vectors(path, ids=ids)
+    if add_items:
+        extra = [] if table is None else table["item_id"].to_list()
+        for ids, _ in sources.values():
+            extra += list(ids)
+        dataset = dataset.with_items(extra)
+    features = build_item_features(dataset.items, table, sources, config)
+    return dataset.with_item_features(features)

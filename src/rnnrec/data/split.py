@@ -28,6 +28,12 @@ class EvalSet:
     def __len__(self) -> int:
         return len(self.targets)
 
+    def subset(self, rows: np.ndarray) -> "EvalSet":
+        """Targets ``rows`` (in that order) with their histories."""
+        rows = np.asarray(rows, dtype=np.int64)
+        times = None if self.target_times is None else self.target_times[rows]
+        return EvalSet(self.histories.subset(rows), self.targets[rows], self.users[rows], times)
+
 
 @dataclass
 class Split:
@@ -95,3 +101,34 @@ def time_split(
     if len(test) == 0:
         raise DataFormatError("time split: no test targets after the cut (need events after it)")
     return Split("time", train, valid, test)
+
+
+@dataclass
+class ColdItemSplit:
+    """A split in which some items have no interaction before their targets: new items."""
+
+    split: Split  # cold items' events removed from training and from every history
+    cold_items: np.ndarray  # (C,) internal item IDs
+    cold_test: EvalSet  # the test targets that are cold items
+
+
+def cold_item_split(split: Split, n_items: int, fraction: float = 0.1, seed: int = 0) -> ColdItemSplit:
+    """Make ``fraction`` of the catalogue (chosen uniformly at random with ``seed``) cold: every
+    interaction with them is removed from training and from the histories models read, while they
+    stay targets. Targets left with an empty history are dropped (nothing to predict from)."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    rng = np.random.default_rng(seed)
+    n_cold = max(1, int(round(fraction * n_items)))
+    cold = np.sort(rng.choice(np.arange(1, n_items + 1), size=n_cold, replace=False))
+
+    def warm_only(seqs: Sequences) -> Sequences:
+        return seqs.take_events(~np.isin(seqs.items, cold))
+
+    def warm_histories(eval_set: EvalSet) -> EvalSet:
+        pruned = EvalSet(warm_only(eval_set.histories), eval_set.targets, eval_set.users, eval_set.target_times)
+        return pruned.subset(np.flatnonzero(pruned.histories.lengths > 0))
+
+    cold_split = Split(split.protocol, warm_only(split.train), warm_histories(split.valid), warm_histories(split.test))
+    is_cold = np.isin(cold_split.test.targets, cold)
+    return ColdItemSplit(cold_split, cold, cold_split.test.subset(np.flatnonzero(is_cold)))

@@ -42,8 +42,8 @@ class GRU4RecConfig:
 
 
 class GRU4Rec(nn.Module):
-    """``forward(items)`` returns one output vector per position; ``output_weights()`` the
-    item vectors they are scored against (row 0 = padding, never recommended).
+    """``forward(items)`` returns one output vector per position; ``output_layer()`` the item
+    vectors and biases they are scored against (row 0 = padding, never recommended).
 
     Time-aware subclasses set ``uses_time`` and read ``time_in`` (features of each input event)
     and ``time_q`` (features of each prediction moment), both (B, T, 4) from
@@ -51,6 +51,7 @@ class GRU4Rec(nn.Module):
     """
 
     uses_time = False
+    uses_features = False  # multimodal subclasses read item features (rnnrec.data.item_features)
 
     def __init__(self, n_items: int, config: GRU4RecConfig) -> None:
         super().__init__()
@@ -86,10 +87,11 @@ class GRU4Rec(nn.Module):
         if self.output_embedding is not None:
             nn.init.normal_(self.output_embedding.weight, 0.0, std)
 
-    def output_weights(self) -> torch.Tensor:
-        """(I+1, D) item vectors that output vectors are scored against."""
+    def output_layer(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(I+1, D) item vectors and (I+1,) biases that output vectors are scored against
+        (feature-based variants compute both from item features)."""
         table = self.item_embedding if self.output_embedding is None else self.output_embedding
-        return table.weight
+        return table.weight, self.output_bias
 
     def forward(
         self, items: torch.Tensor, time_in: torch.Tensor | None = None, time_q: torch.Tensor | None = None
@@ -114,4 +116,5 @@ class GRU4Rec(nn.Module):
             time_q = time_q[:, None, :].expand(-1, items.shape[1], -1)
         out = self.forward(items, time_in, time_q)  # (B, T, D)
         last = out[torch.arange(items.shape[0], device=items.device), lengths - 1]  # (B, D)
-        return last @ self.output_weights().T + self.output_bias  # (B, I+1)
+        weights, bias = self.output_layer()
+        return last @ weights.T + bias  # (B, I+1)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from torch import nn
 
+from rnnrec.data.item_features import ItemFeatures
 from rnnrec.errors import ConfigError
+from rnnrec.models.cold_start_gru import ColdStartGRU, ColdStartGRUConfig
+from rnnrec.models.feature_fusion_gru import FeatureFusionGRU, FeatureFusionGRUConfig
 from rnnrec.models.gru4rec import GRU4Rec, GRU4RecConfig
+from rnnrec.models.parallel_gru import ParallelGRU, ParallelGRUConfig
 from rnnrec.models.time_decay_gru import TimeDecayGRU, TimeDecayGRUConfig
 from rnnrec.models.time_gated_gru import TimeGatedGRU, TimeGatedGRUConfig
 from rnnrec.models.time_interval_gru import TimeIntervalGRU, TimeIntervalGRUConfig
@@ -15,6 +19,9 @@ MODELS: dict[str, tuple[type[GRU4RecConfig], type[GRU4Rec]]] = {
     "time_interval": (TimeIntervalGRUConfig, TimeIntervalGRU),
     "time_gated": (TimeGatedGRUConfig, TimeGatedGRU),
     "time_decay": (TimeDecayGRUConfig, TimeDecayGRU),
+    "feature_fusion": (FeatureFusionGRUConfig, FeatureFusionGRU),
+    "parallel_rnn": (ParallelGRUConfig, ParallelGRU),
+    "cold_start": (ColdStartGRUConfig, ColdStartGRU),
 }
 
 
@@ -24,8 +31,19 @@ def model_config_class(name: str) -> type[GRU4RecConfig]:
     return MODELS[name][0]
 
 
-def build_model(n_items: int, config: GRU4RecConfig) -> GRU4Rec:
-    return MODELS[config.name][1](n_items, config)
+def build_model(n_items: int, config: GRU4RecConfig, item_features: ItemFeatures | None = None) -> GRU4Rec:
+    """The model ``config.name`` picks; multimodal ones read ``item_features`` (aligned to the items)."""
+    model_cls = MODELS[config.name][1]
+    if uses_features(model_cls):
+        if item_features is None:
+            raise ConfigError(f"model.name = {config.name!r} reads item features: pass item features "
+                              "(--item-features / --vectors on the command line)")
+        return model_cls(n_items, config, item_features)  # type: ignore[call-arg]
+    return model_cls(n_items, config)
+
+
+def uses_features(model: nn.Module | type) -> bool:
+    return bool(getattr(model, "uses_features", False))
 
 
 def model_name_of_class(class_name: str) -> str | None:

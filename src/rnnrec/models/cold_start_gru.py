@@ -1,0 +1,85 @@
+"""Cold-start capable output: every item's vector and bias are computed from its features, with an
+ID part only for items that have training interactions, so an item nobody has touched yet still
+gets a meaningful score.
+
+    vector(i) = feat(i) + warm(i)·e_id(i)        bias(i) = w·feat(i) + warm(i)·b_id(i)
+
+The same item vectors feed the GRU (tied). Two things keep the feature path honest:
+
+- ``id_dropout``: each training step drops the ID part of a random share of items, on the input
+  and the output side alike, so features alone must already rank well;
+- items without training interactions take no part in the training softmax (they did not exist
+  yet), instead of being pushed down as negatives they could never win against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnrec.data.item_features import ItemFeatures
+from rnnrec.errors import ConfigError, require_fraction
+from rnnrec.models.feature_encoder import ItemFeatureEncoder
+from rnnrec.models.gru4rec import GRU4Rec, GRU4RecConfig
+
+
+@dataclass
+class ColdStartGRUConfig(GRU4RecConfig):
+    name: str = "cold_start"
+    id_dropout: float = 0.5  # share of items whose ID part is dropped at each training step
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_fraction("model", self, ("id_dropout",))
+        if not self.tied_embeddings:
+            raise ConfigError("model.name = 'cold_start' computes output vectors from features: tied_embeddings must be true")
+
+
+class ColdStartGRU(GRU4Rec):
+    uses_features = True
+
+    def __init__(self, n_items: int, config: ColdStartGRUConfig, item_features: ItemFeatures) -> None:
+        super().__init__(n_items, config)
+        self.features = ItemFeatureEncoder(item_features, config.embedding_dim, n_items)
+        self.feature_bias = nn.Linear(config.embedding_dim, 1)
+        nn.init.zeros_(self.feature_bias.weight)
+        nn.init.zeros_(self.feature_bias.bias)
+        self.register_buffer("warm", torch.ones(n_items + 1, dtype=torch.bool))  # saved with the weights
+        self._keep: torch.Tensor | None = None  # this step's ID mask while training
+
+    def set_training_counts(self, item_counts: np.ndarray) -> None:
+        """Items with no training interaction are cold: features only, no ID part."""
+        self.warm.copy_(torch.from_numpy(np.asarray(item_counts) > 0))
+
+    def _id_mask(self) -> torch.Tensor:
+        """(I+1,) 1 where the ID part is used: warm items, minus this step's ID dropout."""
+        keep = self.warm.float()
+        if self.training and self.config.id_dropout > 0:
+            if self._keep is None:  # one draw per step, shared by input and output
+                self._keep = (torch.rand_like(keep) >= self.config.id_dropout).float()
+            keep = keep * self._keep
+        return keep
+
+    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
+        """(...) item IDs → (..., E)."""
+        return self.features(items) + self._id_mask()[items].unsqueeze(-1) * self.item_embedding(items)
+
+    def output_layer(self) -> tuple[torch.Tensor, torch.Tensor]:
+        feat = self.features.all_items()  # (I+1, E)
+        keep = self._id_mask()
+        weights = feat + keep.unsqueeze(-1) * self.item_embedding.weight
+        bias = self.feature_bias(feat).squeeze(-1) + keep * self.output_bias
+        if self.training:  # cold items are not part of the training softmax
+            bias = bias.masked_fill(~self.warm, float("-inf"))
+        self._keep = None  # the loss reads the output layer last: the next step draws anew
+        return weights, bias
+
+    def forward(
+        self, items: torch.Tensor, time_in: torch.Tensor | None = None, time_q: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        x = self.embedding_dropout(self.item_vectors(items))  # (B, T, E)
+        h, _ = self.rnn(x)  # (B, T, H)
+        return self.project(self.hidden_dropout(h))  # (B, T, E)

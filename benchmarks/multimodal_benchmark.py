@@ -147,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         if not inter.exists() or not meta.exists():
             print(f"skip {ds}: {inter} or {meta} not found", file=sys.stderr)
             continue
-        dataset = attach_item_features(load_dataset(inter), meta)
+        feature_options = [o for o in args.set if o.startswith("features.")]  # --set features.text_encoder=...
+        features = RecommenderConfig().with_overrides(feature_options).features
+        dataset = attach_item_features(load_dataset(inter), meta, config=features)
         split = leave_one_out(dataset)
         cold = cold_item_split(split, dataset.n_items, COLD_FRACTION, COLD_SEED)
         base[ds] = baselines(dataset, cold)

@@ -113,7 +113,8 @@ def test_multimodal_model_with_item_features_and_vectors(ratings, tmp_path, caps
     assert main(["-q", "train", "--data", str(ratings), "--out", str(out), *SMALL, "--set", "model.name=cold_start",
                  "--item-features", str(movies), "--vectors", f"image={vectors}"]) == 0
     m = json.loads((out / "metrics.json").read_text())
-    assert m["item_features"]["blocks"] == {"text": 64, "genres": 2, "numeric": 1, "image": 2}
+    # numeric: the year and its quantile bins (5 distinct edges over 5 distinct years → 6 bins)
+    assert m["item_features"]["blocks"] == {"text": 64, "genres": 2, "numeric": 7, "image": 2}
     assert m["item_features"]["items_with_features"] == 11 and m["data"]["items"] == 11
     capsys.readouterr()
     assert main(["recommend", "--model", str(out), "--user", "3", "-k", "11", "--json"]) == 0

@@ -32,18 +32,21 @@ def test_blocks_are_exact_and_aligned_to_the_item_map():
     assert set(f.blocks) == {"text", "genres", "numeric"} and f.n_rows == 4
     # genres: vocabulary by frequency over catalogue items (fruit 2, red 1), divided by the item's count
     np.testing.assert_array_equal(f.blocks["genres"], [[0, 0], [1, 0], [0, 0], [0.5, 0.5]])
-    # year: a (2000) is the only known value among catalogue items → standardised to 0; b missing → 0
-    np.testing.assert_array_equal(f.blocks["numeric"], [[0], [0], [0], [0]])
+    # year: a (2000) is the only known value among catalogue items → standardised to 0, then its
+    # quantile bin (one edge, 2000: a falls right of it); b's year is missing → all zeros
+    np.testing.assert_array_equal(f.blocks["numeric"], [[0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 1]])
     assert f.present.tolist() == [False, True, False, True]  # padding, b, z (no metadata), a
     assert f.blocks["text"].shape == (4, 2)
     assert not f.blocks["text"][[0, 2]].any()  # padding and the item without metadata are zeros
-    assert f.dims == {"text": 2, "genres": 2, "numeric": 1}
+    assert f.dims == {"text": 2, "genres": 2, "numeric": 3}
 
 
 def test_numeric_standardisation_and_category_cap():
     items = IdMap(["a", "b", "c"])
     f = build_item_features(items, table(), None, FeatureConfig(text_dim=2, max_categories=1))
     np.testing.assert_allclose(f.blocks["numeric"][:, 0], [0, -1, 0, 1])  # 2000, missing, 2010 → -1, 0, 1
+    bins = f.blocks["numeric"][:, 1:]  # edges 2001..2009: 2000 in the first bin, 2010 in the last
+    assert bins.shape == (4, 10) and bins[1, 0] == 1 and bins[3, 9] == 1 and bins.sum() == 2
     np.testing.assert_array_equal(f.blocks["genres"][:, 0], [0, 1, 1, 0])  # only "fruit" kept
 
 
@@ -86,6 +89,7 @@ def test_movielens_latest_small_features_end_to_end():
     f = with_features.item_features
     assert with_features.n_items == 10_329  # 4 listed movies nobody rated join as cold items
     assert f.present[1:].all()  # every catalogue item has a movies.csv row
-    assert f.dims == {"text": 64, "genres": 19, "numeric": 1}  # title + tags as text; 18 genres + "IMAX"
+    # title + tags as text; 18 genres + "IMAX"; year + 10 year bins
+    assert f.dims == {"text": 64, "genres": 19, "numeric": 11}
     toy_story = with_features.items.to_internal("1")
     assert f.blocks["genres"][toy_story].nonzero()[0].size == 5  # Adventure|Animation|Children|Comedy|Fantasy

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RankWriter, load_split, save_output  # noqa: E402
+from _common import RankWriter, SplitFiles, load_split, save_output  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -87,24 +87,43 @@ def score_loader(model, loader, dataset, item_index, n_catalogue, expected: dict
     return w
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+INTER_COLS = ["user_id", "item_id", "timestamp"]
+CONFIG_KEYS = ("embedding_size", "hidden_size", "num_layers", "dropout_prob", "loss_type", "learning_rate",
+               "train_batch_size", "eval_batch_size", "MAX_ITEM_LIST_LENGTH", "valid_metric", "stopping_step",
+               "epochs", "eval_args", "train_neg_sample_args")
+
+
+def build_parser(doc: str) -> argparse.ArgumentParser:
+    """The command line every RecBole runner shares (the harness calls them all the same way)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
     ap.add_argument("--epochs", type=int, default=2, help="epoch cap (RecBole default: 300 with stopping_step 10)")
     ap.add_argument("--workdir", default=None, help="RecBole data/log/checkpoint folder (default OUT/work)")
-    args = ap.parse_args()
+    return ap
 
+
+def prepare(args) -> tuple[SplitFiles, Path]:
+    """Loads the split and writes it as ``<workdir>/data/bench/bench.inter``; returns (split, workdir)."""
     out = Path(args.out).resolve()
-    split_dir = Path(args.split).resolve()
     work = Path(args.workdir).resolve() if args.workdir else out / "work"
     work.mkdir(parents=True, exist_ok=True)
-    os.chdir(work)  # RecBole writes ./log and ./log_tensorboard relative to the cwd
-
-    sf = load_split(split_dir)
-    idx = sf.item_index
+    sf = load_split(Path(args.split).resolve())
     write_atomic(sf, work / "data" / "bench")
+    return sf, work
+
+
+def run(args, sf: SplitFiles, work: Path, model_cls, extra_config: dict | None = None,
+        extra_keys: tuple[str, ...] = (), extra_result: dict | None = None) -> None:
+    """Trains ``model_cls`` on the files in ``<workdir>/data/bench`` and writes OUT/ranks.npz + OUT/result.json.
+
+    ``extra_config`` is applied over the shared config (top-level keys replace); ``extra_keys`` are
+    further config values to report; ``extra_result`` is merged into result.json.
+    """
+    out = Path(args.out).resolve()
+    os.chdir(work)  # RecBole writes ./log and ./log_tensorboard relative to the cwd
+    idx = sf.item_index
 
     config_dict = {
         "data_path": str(work / "data"),
@@ -112,7 +131,7 @@ def main() -> None:
         "USER_ID_FIELD": "user_id",
         "ITEM_ID_FIELD": "item_id",
         "TIME_FIELD": "timestamp",
-        "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+        "load_col": {"inter": INTER_COLS},
         "loss_type": "CE",
         "train_neg_sample_args": None,
         "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "full"},
@@ -121,8 +140,9 @@ def main() -> None:
         "device": "cpu",
         "use_gpu": False,
         "show_progress": False,
+        **(extra_config or {}),
     }
-    config = Config(model="GRU4Rec", dataset="bench", config_dict=config_dict)
+    config = Config(model=model_cls.__name__, dataset="bench", config_dict=config_dict)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
 
@@ -130,7 +150,7 @@ def main() -> None:
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    model = GRU4Rec(config, train_data._dataset).to(config["device"])
+    model = model_cls(config, train_data._dataset).to(config["device"])
     trainer = Trainer(config, model)
 
     records: list[dict] = []
@@ -183,12 +203,9 @@ def main() -> None:
         out,
         {"test": w_test, "valid": w_valid},
         {
-            "model": "GRU4Rec",
+            "model": model_cls.__name__,
             "library": f"recbole {recbole.__version__}",
-            "config": {k: config[k] for k in ("embedding_size", "hidden_size", "num_layers", "dropout_prob",
-                                              "loss_type", "learning_rate", "train_batch_size", "eval_batch_size",
-                                              "MAX_ITEM_LIST_LENGTH", "valid_metric", "stopping_step", "epochs",
-                                              "eval_args", "train_neg_sample_args")},
+            "config": {k: config[k] for k in CONFIG_KEYS + extra_keys},
             "seed": args.seed,
             "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
@@ -208,9 +225,16 @@ def main() -> None:
             "capped": capped,
             "note": f"capped at {args.epochs} epochs, not converged" if capped else "",
             "epoch_records": records,
+            **(extra_result or {}),
         },
     )
     print(f"done: {len(records)} epochs, {n_targets / sec_per_epoch:,.0f} events/s", flush=True)
+
+
+def main() -> None:
+    args = build_parser(__doc__).parse_args()
+    sf, work = prepare(args)
+    run(args, sf, work, GRU4Rec)
 
 
 if __name__ == "__main__":

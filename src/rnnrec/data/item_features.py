@@ -9,7 +9,8 @@ Modalities (each one block, named after its source):
   ``year`` column, which the numeric block carries.
 - one block per categorical column (``genres``, ``categories``, ``brand``): multi-hot over the
   column's most frequent values, divided by the item's number of values.
-- ``numeric``: numeric columns (``year``) standardised to mean 0, variance 1.
+- ``numeric``: numeric columns (``year``) standardised to mean 0, variance 1, each followed by a
+  one-hot of its quantile bin.
 - one block per vector source (``image`` ...): precomputed dense vectors, as given.
 
 Missing-feature policy: an item with no row in a source gets zeros in that source's blocks, and
@@ -53,6 +54,7 @@ class FeatureConfig:
     text_dim: int = 64  # tfidf: SVD components
     text_model: str = "all-MiniLM-L6-v2"  # sentence-transformers: model name or local folder
     max_categories: int = 500  # per categorical column: most frequent values kept
+    numeric_bins: int = 10  # per numeric column: one-hot quantile bins next to the value (<= 1: value only)
     cache_dir: str = ""  # where text encodings are cached ("" = no cache)
 
     def __post_init__(self) -> None:
@@ -142,8 +144,10 @@ def _categorical_block(column: pl.Series, max_categories: int) -> tuple[np.ndarr
     return block, vocab
 
 
-def _numeric_block(table: pl.DataFrame, columns: list[str]) -> np.ndarray:
-    """Standardised numeric columns; a missing value becomes the mean (0)."""
+def _numeric_block(table: pl.DataFrame, columns: list[str], bins: int) -> np.ndarray:
+    """Per numeric column: the standardised value (a missing value becomes the mean, 0), then a
+    one-hot of its quantile bin (all zeros when missing), so a linear layer can also learn effects
+    that are not monotone in the value (a release year's popularity peaks at the end of the log)."""
     out = []
     for c in columns:
         x = table[c].cast(pl.Float64, strict=False).to_numpy().astype(np.float64)
@@ -151,8 +155,13 @@ def _numeric_block(table: pl.DataFrame, columns: list[str]) -> np.ndarray:
         if not finite.any():
             continue
         mean, std = x[finite].mean(), x[finite].std()
-        out.append(np.where(finite, (x - mean) / (std if std > 0 else 1.0), 0.0))
-    return np.stack(out, axis=1).astype(np.float32) if out else np.zeros((table.height, 0), np.float32)
+        out.append(np.where(finite, (x - mean) / (std if std > 0 else 1.0), 0.0)[:, None])
+        edges = np.unique(np.quantile(x[finite], np.linspace(0, 1, bins + 1)[1:-1])) if bins > 1 else np.empty(0)
+        if len(edges):
+            onehot = np.zeros((len(x), len(edges) + 1))
+            onehot[np.flatnonzero(finite), np.searchsorted(edges, x[finite], side="right")] = 1.0
+            out.append(onehot)
+    return np.concatenate(out, axis=1).astype(np.float32) if out else np.zeros((table.height, 0), np.float32)
 
 
 def _pick(requested: list[str], defaults: tuple[str, ...], table: pl.DataFrame, kind: str) -> list[str]:
@@ -204,7 +213,7 @@ def build_item_features(
             if vocab:
                 blocks[c] = place(block)
         if num_cols:
-            numeric = _numeric_block(table, num_cols)
+            numeric = _numeric_block(table, num_cols, config.numeric_bins)
             if numeric.shape[1]:
                 blocks["numeric"] = place(numeric)
 

@@ -30,6 +30,7 @@ from rnnrec.models.gru4rec import GRU4Rec, GRU4RecConfig
 class ColdStartGRUConfig(GRU4RecConfig):
     name: str = "cold_start"
     id_dropout: float = 0.5  # share of items whose ID part is dropped at each training step
+    feature_mlp: bool = False  # a residual nonlinear layer over the summed feature projections
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -43,7 +44,7 @@ class ColdStartGRU(GRU4Rec):
 
     def __init__(self, n_items: int, config: ColdStartGRUConfig, item_features: ItemFeatures) -> None:
         super().__init__(n_items, config)
-        self.features = ItemFeatureEncoder(item_features, config.embedding_dim, n_items)
+        self.features = ItemFeatureEncoder(item_features, config.embedding_dim, n_items, config.feature_mlp)
         self.feature_bias = nn.Linear(config.embedding_dim, 1)
         nn.init.zeros_(self.feature_bias.weight)
         nn.init.zeros_(self.feature_bias.bias)
@@ -55,9 +56,12 @@ class ColdStartGRU(GRU4Rec):
         self.warm.copy_(torch.from_numpy(np.asarray(item_counts) > 0))
 
     def _id_mask(self) -> torch.Tensor:
-        """(I+1,) 1 where the ID part is used: warm items, minus this step's ID dropout."""
+        """(I+1,) weight of the ID part: 0 for cold items; for warm items this step's ID dropout
+        while training, and its expectation, 1 - id_dropout, afterwards (classic dropout)."""
         keep = self.warm.float()
-        if self.training and self.config.id_dropout > 0:
+        if self.config.id_dropout > 0:
+            if not self.training:
+                return keep * (1.0 - self.config.id_dropout)
             if self._keep is None:  # one draw per step, shared by input and output
                 self._keep = (torch.rand_like(keep) >= self.config.id_dropout).float()
             keep = keep * self._keep

@@ -16,7 +16,7 @@ from rnnrec.errors import ConfigError
 
 
 class ItemFeatureEncoder(nn.Module):
-    def __init__(self, features: ItemFeatures, dim: int, n_items: int) -> None:
+    def __init__(self, features: ItemFeatures, dim: int, n_items: int, mlp: bool = False) -> None:
         super().__init__()
         if features.n_rows != n_items + 1:
             raise ConfigError(f"item features cover {features.n_rows - 1} items, the catalogue has {n_items}")
@@ -28,6 +28,8 @@ class ItemFeatureEncoder(nn.Module):
         self.register_buffer("present", torch.from_numpy(features.present), persistent=False)
         self.project = nn.ModuleDict({name: nn.Linear(b.shape[1], dim) for name, b in features.blocks.items()})
         self.missing = nn.Parameter(torch.zeros(dim))
+        # Optional residual layer after the sum, so blocks can interact (genre × year, ...).
+        self.mlp = nn.Sequential(nn.GELU(), nn.Linear(dim, dim)) if mlp else None
 
     def block(self, name: str) -> torch.Tensor:
         return getattr(self, f"block_{name}")
@@ -40,6 +42,8 @@ class ItemFeatureEncoder(nn.Module):
         """(...) internal item IDs → (..., D): the blocks' projections summed, or the learned
         "no features" vector for items without any."""
         out = torch.stack(self.per_block(items)).sum(0)
+        if self.mlp is not None:
+            out = out + self.mlp(out)
         return torch.where(self.present[items].unsqueeze(-1), out, self.missing)
 
     def all_items(self) -> torch.Tensor:

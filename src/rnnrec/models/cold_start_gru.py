@@ -29,8 +29,11 @@ from rnnrec.models.gru4rec import GRU4Rec, GRU4RecConfig
 @dataclass
 class ColdStartGRUConfig(GRU4RecConfig):
     name: str = "cold_start"
-    id_dropout: float = 0.5  # share of items whose ID part is dropped at each training step
-    feature_mlp: bool = False  # a residual nonlinear layer over the summed feature projections
+    # Defaults chosen on cold-item Recall@20 of ml-100k cold splits 1-3 (the benchmark uses split 0):
+    # id_dropout 0.3 / 0.5 / 0.7 gave 0.068 / 0.057 / 0.082 (random ranking: 0.012); 0.025 at 0.5
+    # without the MLP, the year bins and the inference-time expectation of the ID part.
+    id_dropout: float = 0.7  # share of items whose ID part is dropped at each training step
+    feature_mlp: bool = True  # a residual nonlinear layer over the summed feature projections
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -89,7 +89,8 @@ def _row(name: str, rs: list[dict], metric: str, base_mean: float, base_spe: flo
     second = "Recall@20" if metric == "NDCG@10" else "NDCG@10"
     b = np.array([r[key][second] for r in rs])
     return (f"| {name} | {','.join(str(r['seed']) for r in rs)} | {' / '.join(f'{x:.4f}' for x in a)} | "
-            f"{a.mean():.4f} ± {np.ptp(a):.4f} | {a.mean() / base_mean - 1:+.1%} | {b.mean():.4f} ± {np.ptp(b):.4f} | "
+            f"{a.mean():.4f} ± {np.ptp(a):.4f} | {f'{a.mean() / base_mean - 1:+.1%}' if base_mean > 0 else '—'} | "
+            f"{b.mean():.4f} ± {np.ptp(b):.4f} | "
             f"{spe:.2f} | {spe / base_spe:.2f}× | {' / '.join(str(r['best_epoch']) for r in rs)} | ≤{other:.0%} |")
 
 
@@ -117,7 +118,10 @@ def summarise(results: dict, base: dict) -> str:
                 b = base[ds]
                 lines += ["", f"Cold items: {b['n_cold_items']} of {b['n_items']}. Baselines on the same cold targets: "
                           f"popularity Recall@20 {b['popularity']['Recall@20']:.4f}, random ranking "
-                          f"{b['random_expected_recall@20']:.4f} expected (seeded draw: {b['random_sampled']['Recall@20']:.4f})."]
+                          f"{b['random_expected_recall@20']:.4f} expected (seeded draw: {b['random_sampled']['Recall@20']:.4f}). "
+                          "Mean Recall@20 over the random expectation: " + ", ".join(
+                              f"{m} {np.mean([r[key][metric] for r in rs]) / b['random_expected_recall@20']:.1f}×"
+                              for m, rs in runs.items() if rs) + "."]
             lines.append("")
     return "\n".join(lines)
 

@@ -10,16 +10,17 @@ import torch
 from rnnrec.errors import ConfigError
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` → CUDA when available, else CPU; otherwise any name torch accepts (``cpu``, ``cuda:1``)."""
+def resolve_device(name: str = "auto", option: str = "train.device") -> torch.device:
+    """``auto`` → CUDA when available, else CPU; otherwise any name torch accepts (``cpu``, ``cuda:1``).
+    ``option`` names the setting in error messages."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError as exc:
-        raise ConfigError(f"train.device: {name!r} is not a device name ({exc})") from None
+        raise ConfigError(f"{option}: {name!r} is not a device name ({exc})") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device is {name!r} but CUDA is not available on this machine")
+        raise ConfigError(f"{option} is {name!r} but CUDA is not available on this machine")
     return device
 
 

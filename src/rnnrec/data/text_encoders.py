@@ -231,14 +231,9 @@ def _hub_offline() -> Iterator[None]:
 
 
 def _check_device(name: str) -> None:
-    import torch
+    from rnnrec.device import resolve_device
 
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(f"SentenceTransformerEncoder.device: {name!r} is not a device name ({exc})") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"SentenceTransformerEncoder.device is {name!r} but CUDA is not available on this machine")
+    resolve_device(name, "SentenceTransformerEncoder.device")
 
 
 def _embedding_dimension(model: Any) -> int:

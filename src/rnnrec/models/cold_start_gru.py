@@ -70,7 +70,7 @@ class ColdStartGRU(GRU4Rec):
             keep = keep * self._keep
         return keep
 
-    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
+    def input_vectors(self, items: torch.Tensor) -> torch.Tensor:
         """(...) item IDs → (..., E)."""
         return self.features(items) + self._id_mask()[items].unsqueeze(-1) * self.item_embedding(items)
 
@@ -83,10 +83,3 @@ class ColdStartGRU(GRU4Rec):
             bias = bias.masked_fill(~self.warm, float("-inf"))
         self._keep = None  # the loss reads the output layer last: the next step draws anew
         return weights, bias
-
-    def forward(
-        self, items: torch.Tensor, time_in: torch.Tensor | None = None, time_q: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        x = self.embedding_dropout(self.item_vectors(items))  # (B, T, E)
-        h, _ = self.rnn(x)  # (B, T, H)
-        return self.project(self.hidden_dropout(h))  # (B, T, E)

@@ -41,7 +41,7 @@ class FeatureFusionGRU(GRU4Rec):
         self.features = ItemFeatureEncoder(item_features, e, n_items)
         self.fuse = nn.Linear(2 * e, e)  # gate logits or the concat projection
 
-    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
+    def input_vectors(self, items: torch.Tensor) -> torch.Tensor:
         """(...) item IDs → (..., E) fused ID + feature vectors."""
         e_id, e_feat = self.item_embedding(items), self.features(items)
         mixed = self.fuse(torch.cat([e_id, e_feat], dim=-1))
@@ -53,11 +53,4 @@ class FeatureFusionGRU(GRU4Rec):
     def output_layer(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.output_embedding is not None:
             return self.output_embedding.weight, self.output_bias
-        return self.item_vectors(torch.arange(self.n_items + 1, device=self.output_bias.device)), self.output_bias
-
-    def forward(
-        self, items: torch.Tensor, time_in: torch.Tensor | None = None, time_q: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        x = self.embedding_dropout(self.item_vectors(items))  # (B, T, E)
-        h, _ = self.rnn(x)  # (B, T, H)
-        return self.project(self.hidden_dropout(h))  # (B, T, E)
+        return self.input_vectors(torch.arange(self.n_items + 1, device=self.output_bias.device)), self.output_bias

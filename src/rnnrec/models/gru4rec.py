@@ -87,6 +87,10 @@ class GRU4Rec(nn.Module):
         if self.output_embedding is not None:
             nn.init.normal_(self.output_embedding.weight, 0.0, std)
 
+    def input_vectors(self, items: torch.Tensor) -> torch.Tensor:
+        """(...) item IDs → (..., E) what the recurrence reads (multimodal variants fuse features in)."""
+        return self.item_embedding(items)
+
     def output_layer(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(I+1, D) item vectors and (I+1,) biases that output vectors are scored against
         (feature-based variants compute both from item features)."""
@@ -97,7 +101,7 @@ class GRU4Rec(nn.Module):
         self, items: torch.Tensor, time_in: torch.Tensor | None = None, time_q: torch.Tensor | None = None
     ) -> torch.Tensor:
         """(B, T) right-padded item IDs → (B, T, D) output vectors (padding positions are garbage)."""
-        x = self.embedding_dropout(self.item_embedding(items))  # (B, T, E)
+        x = self.embedding_dropout(self.input_vectors(items))  # (B, T, E)
         h, _ = self.rnn(x)  # (B, T, H)
         return self.project(self.hidden_dropout(h))  # (B, T, D)
 

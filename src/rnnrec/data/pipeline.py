@@ -53,7 +53,7 @@ def attach_item_features(
     add_items: bool = True,
 ) -> SequenceDataset:
     """Read item metadata (MovieLens, Amazon, Yelp, ...) and vector files (``{"image": "img.npy"}``;
-    an ``.npy`` takes its IDs from ``<name>.ids.txt`` beside it), encode them, and attach the feature
+    an ``.npy`` takes its IDs from ``<stem>.ids.txt`` beside it), encode them, and attach the feature
     blocks to ``dataset``. With ``add_items``, items that have features but no interactions join the
     catalogue (cold items a feature-based model can recommend)."""
     from rnnrec.data.item_features import build_item_features

@@ -7,9 +7,14 @@ gets a meaningful score.
 The same item vectors feed the GRU (tied). Two things keep the feature path honest:
 
 - ``id_dropout``: each training step drops the ID part of a random share of items, on the input
-  and the output side alike, so features alone must already rank well;
+  and the output side alike, so features alone must already rank well; afterwards the ID part
+  counts with its expectation, ``1 - id_dropout`` (classic dropout), so warm items do not
+  outscore cold ones merely for having an ID part the training rarely saw at full weight;
 - items without training interactions take no part in the training softmax (they did not exist
   yet), instead of being pushed down as negatives they could never win against.
+
+``feature_mlp`` adds a residual nonlinear layer over the summed feature projections, so blocks
+can interact (genre × year). The price is accuracy on known items: their ID part is damped.
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ def _row(name: str, rs: list[dict], metric: str, base_mean: float, base_spe: flo
     return (f"| {name} | {','.join(str(r['seed']) for r in rs)} | {' / '.join(f'{x:.4f}' for x in a)} | "
             f"{a.mean():.4f} ± {np.ptp(a):.4f} | {f'{a.mean() / base_mean - 1:+.1%}' if base_mean > 0 else '—'} | "
             f"{b.mean():.4f} ± {np.ptp(b):.4f} | "
-            f"{spe:.2f} | {spe / base_spe:.2f}× | {' / '.join(str(r['best_epoch']) for r in rs)} | ≤{other:.0%} |")
+            f"{spe:.2f} | {f'{spe / base_spe:.2f}×' if base_spe > 0 else '—'} | {' / '.join(str(r['best_epoch']) for r in rs)} | ≤{other:.0%} |")
 
 
 def summarise(results: dict, base: dict) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import ast
 import codecs
 import csv
-import gzip
 import io
 import json
 import logging
@@ -24,10 +23,11 @@ import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import polars as pl
 
+from rnnrec.data.io import _open_binary  # gzip or plain, told by the magic bytes
 from rnnrec.errors import ConfigError, DataFormatError
 
 logger = logging.getLogger(__name__)
@@ -185,15 +185,6 @@ def _detect(p: Path) -> str:
 def _base_name(p: Path) -> str:
     name = p.name.lower()
     return name[:-3] if name.endswith(".gz") else name
-
-
-def _is_gzip(p: Path) -> bool:
-    with p.open("rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
-
-
-def _open_binary(p: Path) -> IO[bytes]:
-    return gzip.open(p, "rb") if _is_gzip(p) else p.open("rb")
 
 
 def _unreadable(p: Path, exc: BaseException) -> DataFormatError:

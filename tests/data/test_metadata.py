@@ -344,6 +344,43 @@ def test_metadata_yelp_generated(tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
+def test_metadata_item_attributes_real() -> None:
+    df = read_item_metadata(_real("amazon-beauty-s3rec/Beauty_item2attributes.json"))
+    assert df.height == 12_101
+    assert _schema(df) == {"item_id": pl.Utf8, "categories": pl.List(pl.Utf8)}
+    assert df.row(0) == ("4", ["1", "2", "3"])  # the file's first entry: "4": [1, 2, 3]
+
+
+def test_metadata_item_attributes_generated(tmp_path: Path) -> None:
+    # Generated item -> attribute map in the S3-Rec *_item2attributes.json layout (not real data).
+    path = tmp_path / "attrs.json"  # no telling name: detected from the content
+    path.write_text('{"10": [3, 1, 3], "7": ["b"], "8": []}', encoding="utf-8")
+    df = read_item_metadata(path)
+    assert df.to_dicts() == [
+        {"item_id": "10", "categories": ["3", "1"]},
+        {"item_id": "7", "categories": ["b"]},
+        {"item_id": "8", "categories": []},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"1": [1], "1": [2]}', r"item ID '1' appears twice"),
+        ('{"1": [1], "2": 5}', r"item '2' has attributes 5; expected a list of attribute IDs"),
+        ('{"1": [[1, 2]]}', r"item '1' has attributes \[\[1, 2\]\]"),
+        ('[[1, 2]]', r"holds a JSON list"),
+        ('{"1": [1],\n "2": [2,]}', r"line 2: invalid JSON"),
+    ],
+)
+def test_metadata_item_attributes_errors(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "Generated_item2attributes.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataFormatError, match=expected) as info:
+        read_item_metadata(path)
+    assert str(path) in str(info.value)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # read_item_metadata errors: each names the file and, where there is one, the line
 

@@ -6,7 +6,8 @@ item ID exactly as the interaction files spell it, and every problem comes back 
 naming the file and the line.
 
 Layouts: GroupLens ``movies.csv`` (+ ``tags.csv``), RecBole atomic ``.item`` files, ml-100k ``u.item``,
-Amazon metadata JSON lines (2014, 2018, 2023) and Yelp ``business.json``. MovieLens files are small and read
+Amazon metadata JSON lines (2014, 2018, 2023), Yelp ``business.json`` and item → attribute ID maps
+(``*_item2attributes.json`` of the S3-Rec / ICLRec Amazon sets). MovieLens files are small and read
 whole with the csv module (no type inference on titles); JSON files can be large and are read line by line
 in one pass. Any of them may be gzip-compressed.
 """
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["METADATA_FORMATS", "ItemColumns", "read_item_metadata", "read_item_titles"]
 
-METADATA_FORMATS: tuple[str, ...] = ("movielens-csv", "recbole", "u.item", "amazon", "yelp")
+METADATA_FORMATS: tuple[str, ...] = ("movielens-csv", "recbole", "u.item", "amazon", "yelp", "item-attributes")
 
 
 class ItemColumns:
@@ -75,11 +76,13 @@ U_ITEM_GENRES: tuple[str, ...] = (
 _LAYOUTS = (
     "MovieLens movies.csv (movieId,title,genres), a RecBole .item file (header with item_id:token), "
     "GroupLens u.item (id|title|release date|...), Amazon metadata JSON lines (asin or parent_asin) "
-    "or Yelp business JSON lines (business_id, name, categories)"
+    "Yelp business JSON lines (business_id, name, categories) "
+    "or one JSON object mapping item ID -> list of attribute IDs (*_item2attributes.json)"
 )
 _AMAZON_OLD = "Amazon 2014/2018 metadata (one object per line with 'asin')"
 _AMAZON_2023 = "Amazon 2023 metadata (one object per line with 'parent_asin')"
 _YELP = "Yelp business JSON lines (business_id, name, categories)"
+_ATTRIBUTES = "one JSON object mapping each item ID to a list of attribute IDs"
 _TITLE_YEAR = re.compile(r"\(([0-9]{4})\)$")
 _DATE_YEAR = re.compile(r"([0-9]{4})$")
 _YEAR = re.compile(r"[0-9]{4}")
@@ -156,6 +159,8 @@ def _detect(p: Path) -> str:
     no, raw = first
     head = raw.removeprefix(codecs.BOM_UTF8).decode("latin-1").rstrip("\r\n")
     name = _base_name(p)
+    if "item2attributes" in name:
+        return "item-attributes"
     if head.lstrip().startswith("{"):
         obj = _parse_object(p, no, raw.decode("utf-8", errors="replace"), python_literals=True)
         if "user_id" in obj or "reviewerID" in obj:
@@ -167,6 +172,8 @@ def _detect(p: Path) -> str:
             return "yelp"
         if "asin" in obj or "parent_asin" in obj:
             return "amazon"
+        if obj and all(isinstance(v, list) for v in obj.values()):
+            return "item-attributes"
         raise DataFormatError(
             f"{p}, line {no}: JSON object with keys {sorted(obj)[:20]}; expected Amazon metadata "
             f"(asin or parent_asin) or Yelp businesses (business_id, name); or one of: {_LAYOUTS}"
@@ -581,10 +588,42 @@ def _read_yelp(p: Path) -> pl.DataFrame:
     return rows.frame()
 
 
+def _read_item_attributes(p: Path) -> pl.DataFrame:
+    """``{"item": [attribute, ...], ...}``: the anonymous category and brand IDs of the S3-Rec / ICLRec Amazon
+    sets. They become ``categories`` (a multi-valued categorical column); there is no title or text."""
+    text = _read_text(p, "utf-8")
+
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise DataFormatError(f"{p}: item ID {key!r} appears twice; expected {_ATTRIBUTES}")
+            seen[key] = value
+        return seen
+
+    try:
+        obj = json.loads(text, object_pairs_hook=unique_keys)
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(f"{p}, line {exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno}); "
+                              f"expected {_ATTRIBUTES}") from None  # fmt: skip
+    if not isinstance(obj, dict):
+        raise DataFormatError(f"{p}: the file holds a JSON {type(obj).__name__}; expected {_ATTRIBUTES}")
+    rows = _Rows(p, (ItemColumns.CATEGORIES,))
+    for item_id, attributes in obj.items():
+        if not isinstance(attributes, list) or not all(
+            isinstance(a, (str, int)) and not isinstance(a, bool) for a in attributes
+        ):
+            raise DataFormatError(f"{p}: item {item_id!r} has attributes {attributes!r}; "
+                                  "expected a list of attribute IDs (strings or integers)")  # fmt: skip
+        rows.add(1, item_id, (_distinct([str(a) for a in attributes]),))
+    return rows.frame()
+
+
 _READERS = {
     "movielens-csv": _read_movielens_csv,
     "recbole": _read_recbole,
     "u.item": _read_u_item,
     "amazon": _read_amazon,
     "yelp": _read_yelp,
+    "item-attributes": _read_item_attributes,
 }

@@ -18,13 +18,14 @@ from rnnrec.errors import ConfigError
 from rnnrec.models.feature_encoder import ItemFeatureEncoder
 from rnnrec.models.gru4rec import GRU4Rec, GRU4RecConfig
 
-FUSIONS = ("gate", "concat")
+FUSIONS = ("gate", "concat", "add")
 
 
 @dataclass
 class FeatureFusionGRUConfig(GRU4RecConfig):
     name: str = "feature_fusion"
-    fusion: str = "gate"  # "gate" | "concat"
+    fusion: str = "gate"  # "gate" | "concat" | "add"
+    feature_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -40,10 +41,17 @@ class FeatureFusionGRU(GRU4Rec):
         e = config.embedding_dim
         self.features = ItemFeatureEncoder(item_features, e, n_items)
         self.fuse = nn.Linear(2 * e, e)  # gate logits or the concat projection
+        self.feature_dropout = nn.Dropout(config.feature_dropout)
+        if config.fusion == "add":
+            for proj in self.features.project.values():
+                nn.init.zeros_(proj.weight)
+                nn.init.zeros_(proj.bias)
 
     def input_vectors(self, items: torch.Tensor) -> torch.Tensor:
         """(...) item IDs → (..., E) fused ID + feature vectors."""
-        e_id, e_feat = self.item_embedding(items), self.features(items)
+        e_id, e_feat = self.item_embedding(items), self.feature_dropout(self.features(items))
+        if self.config.fusion == "add":
+            return e_id + e_feat
         mixed = self.fuse(torch.cat([e_id, e_feat], dim=-1))
         if self.config.fusion == "gate":
             g = torch.sigmoid(mixed)

@@ -3,8 +3,10 @@ the cold-item protocol.
 
     .venv/bin/python benchmarks/multimodal_benchmark.py --out benchmarks/results/multimodal
 
-Data: ``ml-100k`` (RecBole ``.inter`` + ``.item``: title, year, genres) and ``ml-latest-small``
-(``ratings.csv`` + ``movies.csv`` + ``tags.csv``: title, year, genres, tags). Item features are
+Data: ``ml-100k`` (RecBole ``.inter`` + ``.item``: title, year, genres), ``ml-latest-small``
+(``ratings.csv`` + ``movies.csv`` + ``tags.csv``: title, year, genres, tags) and
+``amazon-beauty-s3rec`` (``Beauty.txt`` + ``Beauty_item2attributes.json``: anonymous category and
+brand IDs, 637 of them, so run it with ``--set features.max_categories=1000`` to keep them all). Item features are
 built once per dataset with the defaults of ``rnnrec.data.item_features`` (text = title and tags,
 TF-IDF + SVD to 64 dimensions; genres multi-hot; year standardised).
 
@@ -45,6 +47,7 @@ REPO = Path(__file__).resolve().parent.parent
 DATASETS = {
     "ml-100k": ("ml-100k/ml-100k.inter", "ml-100k/ml-100k.item"),
     "ml-latest-small": ("ml-latest-small/ratings.csv", "ml-latest-small/movies.csv"),
+    "amazon-beauty-s3rec": ("amazon-beauty-s3rec/Beauty.txt", "amazon-beauty-s3rec/Beauty_item2attributes.json"),
 }
 MODELS = ("gru4rec", "feature_fusion", "parallel_rnn", "cold_start")
 PROTOCOLS = ("loo", "cold")

@@ -437,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "recipe; with --set model.name=gru4rec|time_interval|time_gated|time_decay, that sequence model)")
     t.add_argument("--out", required=True, help="model folder to write (with metrics.json)")
     t.add_argument("--item-features", metavar="FILE", help="item metadata for multimodal models: MovieLens movies.csv "
-                   "(+ tags.csv beside it), .item, u.item, Amazon metadata JSON, Yelp business JSON")
+                   "(+ tags.csv beside it), .item, u.item, Amazon metadata JSON, Yelp business JSON, "
+                   "*_item2attributes.json")
     t.add_argument("--item-features-format", default="auto", help="format of --item-features (default: auto-detect)")
     t.add_argument("--text-columns", help="metadata columns encoded as text, e.g. title,genres "
                    "(default: title, tags, description where present)")

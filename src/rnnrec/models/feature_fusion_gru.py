@@ -1,9 +1,16 @@
 """Feature-level fusion: each item is its ID embedding fused with its projected features, on the
 input side (what the GRU reads) and, with tied embeddings, on the output side (what it scores).
 
-Items with few interactions have poorly trained ID embeddings; their titles, genres or image
-vectors carry what the IDs cannot. ``fusion = "gate"`` learns per dimension how much to trust the
-ID against the features (``g·e_id + (1-g)·e_feat``); ``"concat"`` projects ``[e_id; e_feat]``.
+Items with few interactions have poorly trained ID embeddings; their titles, genres, categories or
+image vectors carry what the IDs cannot.
+
+- ``fusion = "add"`` (default): ``e_id + e_feat``, the feature projections starting at zero, so
+  training starts from the ID-only model and moves away from it only as far as features help.
+  Chosen on validation NDCG@10 (amazon-beauty-s3rec seed 0: 0.0477 against 0.0464 for the gate
+  and 0.0453 ID-only).
+- ``"gate"``: learns per dimension how much to trust the ID against the features
+  (``g·e_id + (1-g)·e_feat``).
+- ``"concat"``: projects ``[e_id; e_feat]``.
 """
 
 from __future__ import annotations
@@ -18,14 +25,13 @@ from rnnrec.errors import ConfigError
 from rnnrec.models.feature_encoder import ItemFeatureEncoder
 from rnnrec.models.gru4rec import GRU4Rec, GRU4RecConfig
 
-FUSIONS = ("gate", "concat", "add")
+FUSIONS = ("add", "gate", "concat")
 
 
 @dataclass
 class FeatureFusionGRUConfig(GRU4RecConfig):
     name: str = "feature_fusion"
-    fusion: str = "gate"  # "gate" | "concat" | "add"
-    feature_dropout: float = 0.0
+    fusion: str = "add"  # "add" | "gate" | "concat"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -40,17 +46,16 @@ class FeatureFusionGRU(GRU4Rec):
         super().__init__(n_items, config)
         e = config.embedding_dim
         self.features = ItemFeatureEncoder(item_features, e, n_items)
-        self.fuse = nn.Linear(2 * e, e)  # gate logits or the concat projection
-        self.feature_dropout = nn.Dropout(config.feature_dropout)
+        self.fuse = None if config.fusion == "add" else nn.Linear(2 * e, e)  # gate logits or concat projection
         if config.fusion == "add":
-            for proj in self.features.project.values():
-                nn.init.zeros_(proj.weight)
-                nn.init.zeros_(proj.bias)
+            for projection in self.features.project.values():
+                nn.init.zeros_(projection.weight)
+                nn.init.zeros_(projection.bias)
 
     def input_vectors(self, items: torch.Tensor) -> torch.Tensor:
         """(...) item IDs → (..., E) fused ID + feature vectors."""
-        e_id, e_feat = self.item_embedding(items), self.feature_dropout(self.features(items))
-        if self.config.fusion == "add":
+        e_id, e_feat = self.item_embedding(items), self.features(items)
+        if self.fuse is None:
             return e_id + e_feat
         mixed = self.fuse(torch.cat([e_id, e_feat], dim=-1))
         if self.config.fusion == "gate":

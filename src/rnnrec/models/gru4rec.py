@@ -101,9 +101,51 @@ class GRU4Rec(nn.Module):
         self, items: torch.Tensor, time_in: torch.Tensor | None = None, time_q: torch.Tensor | None = None
     ) -> torch.Tensor:
         """(B, T) right-padded item IDs → (B, T, D) output vectors (padding positions are garbage)."""
+        h, _ = self.encode(items, time_in)
+        return self.output_vectors(h, time_q)
+
+    # The recurrence split in two, so a server can carry each user's state from event to event:
+    # ``encode`` reads events from a given state, ``output_vectors`` turns states into output vectors.
+    # States travel as one flat (B, S) float tensor per user, whatever the recurrence keeps inside.
+
+    def state_size(self) -> int:
+        """S: floats in one user's flat state (GRU: layers × H; LSTM: twice that, h then c)."""
+        c = self.config
+        return (1 if c.cell == "gru" else 2) * c.num_layers * c.hidden_size
+
+    def initial_state(self, batch: int) -> torch.Tensor:
+        """(B, S) state before any event."""
+        return self.output_bias.new_zeros(batch, self.state_size())
+
+    def encode(
+        self, items: torch.Tensor, time_in: torch.Tensor | None = None, state: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T) items read from ``state`` (None: the initial one) → (B, T, H) what
+        ``output_vectors`` reads after each event, and the (B, S) state after position T-1 (padding included)."""
         x = self.embedding_dropout(self.input_vectors(items))  # (B, T, E)
-        h, _ = self.rnn(x)  # (B, T, H)
-        return self.project(self.hidden_dropout(h))  # (B, T, D)
+        h, last = self.rnn(x, None if state is None else self._unpack(state))
+        return h, self._pack(last)
+
+    def state_output(self, state: torch.Tensor) -> torch.Tensor:
+        """(B, S) states → (B, H) what ``output_vectors`` reads (the last layer's h)."""
+        h = self._unpack(state)
+        return (h if self.config.cell == "gru" else h[0])[-1]
+
+    def output_vectors(self, h: torch.Tensor, time_q: torch.Tensor | None = None) -> torch.Tensor:
+        """(..., H) states (and (..., 4) prediction-time features, time-aware models) → (..., D)."""
+        return self.project(self.hidden_dropout(h))
+
+    def _unpack(self, state: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """(B, S) → torch's (layers, B, H) h, or (h, c) for an LSTM."""
+        c = self.config
+        k = 1 if c.cell == "gru" else 2
+        parts = state.reshape(state.shape[0], k, c.num_layers, c.hidden_size).permute(1, 2, 0, 3)
+        return parts[0].contiguous() if k == 1 else (parts[0].contiguous(), parts[1].contiguous())
+
+    def _pack(self, last: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """torch's final (layers, B, H) h, or (h, c), → (B, S)."""
+        parts = torch.stack([last] if isinstance(last, torch.Tensor) else list(last))  # (k, L, B, H)
+        return parts.permute(2, 0, 1, 3).reshape(parts.shape[2], -1)
 
     def score(
         self,

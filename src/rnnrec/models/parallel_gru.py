@@ -44,12 +44,27 @@ class ParallelGRU(GRU4Rec):
         merged = c.hidden_size + c.feature_hidden_size * len(self.subnets)
         self.project = nn.Linear(merged, c.embedding_dim)  # the merge replaces the plain projection
 
-    def forward(
-        self, items: torch.Tensor, time_in: torch.Tensor | None = None, time_q: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        h_id, _ = self.rnn(self.embedding_dropout(self.item_embedding(items)))  # (B, T, H)
-        states = [h_id]
-        for subnet, x in zip(self.subnets, self.features.per_block(items)):
-            h, _ = subnet(self.embedding_dropout(x))  # (B, T, Hf)
-            states.append(h)
-        return self.project(self.hidden_dropout(torch.cat(states, dim=-1)))  # (B, T, E)
+    def state_size(self) -> int:
+        """The ID subnet's state, then each feature subnet's (B, Hf)."""
+        return super().state_size() + self.config.feature_hidden_size * len(self.subnets)  # type: ignore[attr-defined]
+
+    def encode(
+        self, items: torch.Tensor, time_in: torch.Tensor | None = None, state: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, H + n·Hf): every subnet's states side by side."""
+        n_id = super().state_size()
+        hf = self.config.feature_hidden_size  # type: ignore[attr-defined]
+        h0 = [None] * (1 + len(self.subnets)) if state is None else (
+            [self._unpack(state[:, :n_id])] + [part[None].contiguous() for part in state[:, n_id:].split(hf, dim=1)]
+        )
+        h_id, last_id = self.rnn(self.embedding_dropout(self.item_embedding(items)), h0[0])  # (B, T, H)
+        states, lasts = [h_id], [self._pack(last_id)]
+        for subnet, x, h in zip(self.subnets, self.features.per_block(items), h0[1:]):
+            out, last = subnet(self.embedding_dropout(x), h)  # (B, T, Hf)
+            states.append(out)
+            lasts.append(last[0])
+        return torch.cat(states, dim=-1), torch.cat(lasts, dim=-1)
+
+    def state_output(self, state: torch.Tensor) -> torch.Tensor:
+        n_id = super().state_size()
+        return torch.cat([super().state_output(state[:, :n_id]), state[:, n_id:]], dim=-1)

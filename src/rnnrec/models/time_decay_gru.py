@@ -24,7 +24,7 @@ from torch import nn
 from rnnrec.data.time_features import GAP
 from rnnrec.errors import ConfigError
 from rnnrec.models.gru4rec import GRU4Rec, GRU4RecConfig
-from rnnrec.models.time_encoding import gru_gates, require_time
+from rnnrec.models.time_encoding import gru_gates, require_event_time, require_query_time
 
 _LOG_TAU_RANGE = (-5.0, 25.0)  # clamp: time scales from ~7 ms to ~2,000 years keep exp() finite
 
@@ -67,13 +67,14 @@ class DecayingGRUCell(nn.Module):
         """The state ``h`` (..., H) after ``gaps`` (...) seconds without events."""
         return self.base + (h - self.base) * self.keep(gaps)
 
-    def forward(self, x: torch.Tensor, time_in: torch.Tensor) -> torch.Tensor:
-        """(B, T, E) inputs and (B, T, 4) their time features → (B, T, H) states after each event."""
+    def forward(self, x: torch.Tensor, time_in: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, E) inputs and (B, T, 4) their time features, read from (B, H) state ``h`` (None:
+        ``base``) → (B, T, H) states right after each event."""
         B, T, _ = x.shape
         gi = self.input_gates(x)  # (B, T, 3H), all steps at once
         keep = self.keep(time_in[..., GAP])  # (B, T, H); the gap before the first event is 0: keep = 1
         w, b = self.hidden_gates.weight.t(), self.hidden_gates.bias
-        h = self.base.expand(B, self.hidden_size)
+        h = self.base.expand(B, self.hidden_size) if h is None else h
         states = []
         for t in range(T):
             h = self.base + (h - self.base) * keep[:, t]
@@ -90,11 +91,17 @@ class TimeDecayGRU(GRU4Rec):
         c = self.config
         return DecayingGRUCell(c.embedding_dim, c.hidden_size, c.min_timescale, c.max_timescale)  # type: ignore[attr-defined]
 
-    def forward(
-        self, items: torch.Tensor, time_in: torch.Tensor | None = None, time_q: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        time_in, time_q = require_time(time_in, time_q, type(self).__name__)
+    def initial_state(self, batch: int) -> torch.Tensor:
+        return self.rnn.base.detach().expand(batch, -1).clone()
+
+    def encode(
+        self, items: torch.Tensor, time_in: torch.Tensor | None = None, state: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        time_in = require_event_time(time_in, type(self).__name__)
         x = self.embedding_dropout(self.item_embedding(items))  # (B, T, E)
-        h = self.rnn(x, time_in)  # (B, T, H) right after each event
-        h = self.rnn.decay(h, time_q[..., GAP])  # at the moment of each prediction
-        return self.project(self.hidden_dropout(h))
+        h = self.rnn(x, time_in, state)  # (B, T, H) right after each event
+        return h, h[:, -1]
+
+    def output_vectors(self, h: torch.Tensor, time_q: torch.Tensor | None = None) -> torch.Tensor:
+        time_q = require_query_time(time_q, type(self).__name__)
+        return self.project(self.hidden_dropout(self.rnn.decay(h, time_q[..., GAP])))  # at the prediction moment

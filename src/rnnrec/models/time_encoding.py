@@ -68,8 +68,15 @@ def gru_gates(gi: torch.Tensor, gh: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return torch.sigmoid(i_z + h_z), torch.tanh(i_n + r * h_n)
 
 
-def require_time(time_in: torch.Tensor | None, time_q: torch.Tensor | None, model: str) -> tuple[torch.Tensor, torch.Tensor]:
+def require_event_time(time_in: torch.Tensor | None, model: str) -> torch.Tensor:
     """Time-aware models cannot run without time features: say so instead of failing inside torch."""
-    if time_in is None or time_q is None:
-        raise ValueError(f"{model} reads time: pass time_in and time_q (see rnnrec.data.time_features)")
-    return time_in, time_q
+    if time_in is None:
+        raise ValueError(f"{model} reads time: pass time_in, the events' time features (see rnnrec.data.time_features)")
+    return time_in
+
+
+def require_query_time(time_q: torch.Tensor | None, model: str) -> torch.Tensor:
+    """The prediction moment's features; see :func:`require_event_time`."""
+    if time_q is None:
+        raise ValueError(f"{model} reads time: pass time_q, the prediction time's features (see rnnrec.data.time_features)")
+    return time_q

@@ -23,7 +23,7 @@ from torch import nn
 
 from rnnrec.errors import ConfigError
 from rnnrec.models.gru4rec import GRU4Rec, GRU4RecConfig
-from rnnrec.models.time_encoding import QueryTimeReadout, TimeEmbedding, gru_gates, require_time
+from rnnrec.models.time_encoding import QueryTimeReadout, TimeEmbedding, gru_gates, require_event_time, require_query_time
 
 
 @dataclass
@@ -58,15 +58,18 @@ class TimeGatedCell(nn.Module):
         with torch.no_grad():  # start with the gate mostly open: close to the plain cell
             self.time_gate_input.bias.fill_(2.0)
 
-    def forward(self, x: torch.Tensor, time_in: torch.Tensor) -> torch.Tensor:
-        """(B, T, E) inputs and (B, T, 4) their time features → (B, T, H) states after each step."""
+    def forward(
+        self, x: torch.Tensor, time_in: torch.Tensor, h: torch.Tensor | None = None, c: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, T, E) inputs and (B, T, 4) their time features, read from (B, H) states ``h`` and
+        ``c`` (None: zeros) → (B, T, H) states after each step, and the last ``h`` and ``c``."""
         B, T, _ = x.shape
         H = self.hidden_size
         gi = self.input_gates(x)  # (B, T, kH), all steps at once
         gate = torch.sigmoid(self.time_gate_input(x) + self.time_gate_time(time_in))  # (B, T, H)
         w, b = self.hidden_gates.weight.t(), self.hidden_gates.bias
-        h = x.new_zeros(B, H)
-        c = x.new_zeros(B, H)
+        h = x.new_zeros(B, H) if h is None else h
+        c = x.new_zeros(B, H) if c is None else c
         states = []
         for t in range(T):
             gh = torch.addmm(b, h, w)  # (B, kH)
@@ -78,7 +81,7 @@ class TimeGatedCell(nn.Module):
                 c = torch.sigmoid(f) * c + gate[:, t] * torch.sigmoid(i) * torch.tanh(g)
                 h = torch.sigmoid(o) * torch.tanh(c)
             states.append(h)
-        return torch.stack(states, 1)
+        return torch.stack(states, 1), h, c
 
 
 class TimeGatedGRU(GRU4Rec):
@@ -92,11 +95,20 @@ class TimeGatedGRU(GRU4Rec):
         super().__init__(n_items, config)
         self.readout = QueryTimeReadout(config.hidden_size, config.embedding_dim, config.calendar)
 
-    def forward(
-        self, items: torch.Tensor, time_in: torch.Tensor | None = None, time_q: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        time_in, time_q = require_time(time_in, time_q, type(self).__name__)
+    def encode(
+        self, items: torch.Tensor, time_in: torch.Tensor | None = None, state: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        time_in = require_event_time(time_in, type(self).__name__)
         x = self.embedding_dropout(self.item_embedding(items))  # (B, T, E)
-        h = self.rnn(x, time_in)  # (B, T, H)
-        h, shift = self.readout(h, time_q)
+        if state is None:
+            h0 = c0 = None
+        elif self.config.cell == "gru":
+            h0, c0 = self._unpack(state)[0], None  # type: ignore[index]
+        else:
+            h0, c0 = (part[0] for part in self._unpack(state))
+        h, last_h, last_c = self.rnn(x, time_in, h0, c0)  # (B, T, H)
+        return h, self._pack(last_h[None] if self.config.cell == "gru" else (last_h[None], last_c[None]))
+
+    def output_vectors(self, h: torch.Tensor, time_q: torch.Tensor | None = None) -> torch.Tensor:
+        h, shift = self.readout(h, require_query_time(time_q, type(self).__name__))
         return self.project(self.hidden_dropout(h)) + shift

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from rnnrec.models.gru4rec import GRU4Rec, GRU4RecConfig
-from rnnrec.models.time_encoding import QueryTimeReadout, TimeEmbedding, require_time
+from rnnrec.models.time_encoding import QueryTimeReadout, TimeEmbedding, require_event_time, require_query_time
 
 
 @dataclass
@@ -36,11 +36,15 @@ class TimeIntervalGRU(GRU4Rec):
         self.time_embedding = TimeEmbedding(config.embedding_dim, config.calendar)
         self.readout = QueryTimeReadout(config.hidden_size, config.embedding_dim, config.calendar)
 
-    def forward(
-        self, items: torch.Tensor, time_in: torch.Tensor | None = None, time_q: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        time_in, time_q = require_time(time_in, time_q, type(self).__name__)
+    def encode(
+        self, items: torch.Tensor, time_in: torch.Tensor | None = None, state: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        time_in = require_event_time(time_in, type(self).__name__)
         x = self.embedding_dropout(self.item_embedding(items) + self.time_embedding(time_in))  # (B, T, E)
-        h, _ = self.rnn(x)  # (B, T, H)
+        h, last = self.rnn(x, None if state is None else self._unpack(state))  # (B, T, H)
+        return h, self._pack(last)
+
+    def output_vectors(self, h: torch.Tensor, time_q: torch.Tensor | None = None) -> torch.Tensor:
+        time_q = require_query_time(time_q, type(self).__name__)
         h, shift = self.readout(h, time_q)
         return self.project(self.hidden_dropout(h)) + shift

@@ -406,6 +406,22 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from rnnrec.serving.app import create_app
+    from rnnrec.serving.live import LiveRecommender
+    from rnnrec.serving.state_store import StateStore
+
+    if _model_class(args.model) == "SessionGRU":
+        raise RnnrecError(f"{args.model} is a session model; `rnnrec serve` serves sequence models (loo / time)")
+    live = LiveRecommender.open(args.model, StateStore.from_url(args.state))
+    logging.getLogger(__name__).info("serving %s (state %s) on http://%s:%d (docs at /docs)",
+                                     args.model, args.state, args.host, args.port)
+    uvicorn.run(create_app(live), host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from rnnrec.demo import run_demo
 
@@ -487,6 +503,14 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("path")
     data_args(di, flag="")
     di.set_defaults(func=cmd_data_inspect)
+
+    v = sub.add_parser("serve", parents=[quiet], help="HTTP API: events update per-user states; recommendations from them")
+    v.add_argument("model", help="model folder written by `rnnrec train`")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--state", default="sqlite:///rnnrec-state.db",
+                   help="state store: sqlite:///PATH (event log + per-user states; default ./rnnrec-state.db)")
+    v.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("demo", parents=[quiet], help="train on MovieLens latest-small and show recommendations")
     m.add_argument("--data-dir", help="folder holding ml-latest-small/ (else $RNNREC_DATA_DIR, cache, download)")

@@ -1,0 +1,187 @@
+"""The HTTP API of ``rnnrec serve``: events in, recommendations out, states kept per user.
+
+    POST /v1/events                          one event or {"events": [...]}; logged, states advanced
+    GET  /v1/users/{id}/recommendations      top-k from the user's stored state (?k=&exclude_seen=&at=)
+    POST /v1/recommendations                 stateless: top-k for a history given in the body
+    GET  /v1/items/{id}/similar              nearest items by the model's item vectors (cosine)
+    GET  /health, GET /metrics               liveness; Prometheus text (requests, latencies, events)
+
+OpenAPI docs at /docs. Bad input is a 4xx whose body says what was wrong; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+
+import numpy as np
+import torch
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from rnnrec import __version__
+from rnnrec.errors import RnnrecError
+from rnnrec.recommender import SequentialRecommender
+from rnnrec.serving.live import LiveRecommender
+from rnnrec.serving.state_store import Event
+
+MAX_K = 1000
+MAX_BODY_BYTES = 1 << 20  # 1 MiB
+MAX_EVENTS_PER_REQUEST = 10_000
+LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: str = Field(min_length=1, max_length=256, description="user or session ID")
+    item_id: str = Field(min_length=1, max_length=256)
+    timestamp: float | None = Field(default=None, description="Unix seconds; time-aware models read the gaps")
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS_PER_REQUEST)
+
+
+class EventsOut(BaseModel):
+    accepted: int
+    applied: int
+    unknown_items: list[str] = Field(description="items the model does not know: logged, state not moved")
+
+
+class Item(BaseModel):
+    item_id: str
+    score: float
+
+
+class RecommendationsOut(BaseModel):
+    user_id: str | None = None
+    items: list[Item]
+
+
+class HistoryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    history: list[str] = Field(min_length=1, max_length=10_000, description="item IDs, oldest first")
+    history_times: list[float] | None = None
+    k: int = Field(default=20, ge=1, le=MAX_K)
+    exclude_seen: bool = False
+    at: float | None = None
+
+
+class Metrics:
+    """Request counts and latency histograms per route, events accepted and applied."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
+        self.buckets: dict[str, list[int]] = defaultdict(lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+        self.sums: dict[str, float] = defaultdict(float)
+        self.events_accepted = 0
+        self.events_applied = 0
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        with self._lock:
+            self.requests[(route, method, status)] += 1
+            slot = next((i for i, b in enumerate(LATENCY_BUCKETS) if seconds <= b), len(LATENCY_BUCKETS))
+            self.buckets[route][slot] += 1
+            self.sums[route] += seconds
+
+    def text(self) -> str:
+        with self._lock:
+            lines = ["# HELP rnnrec_requests_total HTTP requests by route, method and status.",
+                     "# TYPE rnnrec_requests_total counter"]
+            for (route, method, status), n in sorted(self.requests.items()):
+                lines.append(f'rnnrec_requests_total{{route="{route}",method="{method}",status="{status}"}} {n}')
+            lines += ["# HELP rnnrec_request_seconds Request latency by route.",
+                      "# TYPE rnnrec_request_seconds histogram"]
+            for route, counts in sorted(self.buckets.items()):
+                total = 0
+                for bound, n in zip([*map(str, LATENCY_BUCKETS), "+Inf"], counts):
+                    total += n
+                    lines.append(f'rnnrec_request_seconds_bucket{{route="{route}",le="{bound}"}} {total}')
+                lines.append(f'rnnrec_request_seconds_sum{{route="{route}"}} {self.sums[route]:.6f}')
+                lines.append(f'rnnrec_request_seconds_count{{route="{route}"}} {total}')
+            lines += ["# TYPE rnnrec_events_accepted_total counter", f"rnnrec_events_accepted_total {self.events_accepted}",
+                      "# TYPE rnnrec_events_applied_total counter", f"rnnrec_events_applied_total {self.events_applied}"]
+        return "\n".join(lines) + "\n"
+
+
+def create_app(live: LiveRecommender) -> FastAPI:
+    app = FastAPI(title="rnnrec", version=__version__,
+                  description="Next-item recommendations from recurrent states updated per event.")
+    metrics = Metrics()
+    batch: SequentialRecommender = live.rec
+
+    @app.middleware("http")
+    async def limits_and_metrics(request: Request, call_next):
+        start = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            response = JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+        else:
+            response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        metrics.observe(name, request.method, response.status_code, time.perf_counter() - start)
+        return response
+
+    @app.exception_handler(RnnrecError)
+    async def rnnrec_error(request: Request, exc: RnnrecError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "model_key": live.key, "items": len(batch.items or [])}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics_text() -> str:
+        return metrics.text()
+
+    @app.post("/v1/events", response_model=EventsOut)
+    def post_events(body: EventBatch | EventIn) -> EventsOut:
+        """Log events and advance each user's state by one step per event (in order)."""
+        events = body.events if isinstance(body, EventBatch) else [body]
+        for i, e in enumerate(events):
+            if e.timestamp is not None and not np.isfinite(e.timestamp):
+                raise HTTPException(422, f"events[{i}].timestamp must be a finite number of Unix seconds")
+        result = live.apply([Event(e.user_id, e.item_id, e.timestamp) for e in events])
+        metrics.events_accepted += result.accepted
+        metrics.events_applied += result.applied
+        return EventsOut(accepted=result.accepted, applied=result.applied, unknown_items=result.unknown_items)
+
+    @app.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsOut)
+    def user_recommendations(
+        user_id: str,
+        k: int = Query(20, ge=1, le=MAX_K),
+        exclude_seen: bool = True,
+        at: float | None = Query(None, description="Unix seconds (time-aware models); default: the last event's time"),
+    ) -> RecommendationsOut:
+        recs = live.recommend(user_id, k=k, exclude_seen=exclude_seen, at=at)
+        return RecommendationsOut(user_id=user_id, items=[Item(item_id=r.item_id, score=r.score) for r in recs])
+
+    @app.post("/v1/recommendations", response_model=RecommendationsOut)
+    def history_recommendations(body: HistoryIn) -> RecommendationsOut:
+        """Stateless: the whole ``history`` is read on every call (its last ``max_len`` items)."""
+        if body.history_times is not None and len(body.history_times) != len(body.history):
+            raise HTTPException(422, f"history_times has {len(body.history_times)} entries, history {len(body.history)}")
+        recs = batch.recommend(history=body.history, history_times=body.history_times, k=body.k,
+                               exclude_seen=body.exclude_seen, unknown="ignore", at=body.at)
+        return RecommendationsOut(items=[Item(item_id=r.item_id, score=r.score) for r in recs])
+
+    @app.get("/v1/items/{item_id}/similar", response_model=RecommendationsOut)
+    def similar_items(item_id: str, k: int = Query(20, ge=1, le=MAX_K)) -> RecommendationsOut:
+        assert batch.items is not None
+        if item_id not in batch.items:
+            raise HTTPException(404, f"unknown item ID {item_id!r}")
+        with torch.no_grad():
+            weights = torch.nn.functional.normalize(live.model.output_layer()[0].float(), dim=1).cpu()
+        row = batch.items.to_internal(item_id)
+        scores = weights @ weights[row]
+        scores[0] = scores[row] = float("-inf")
+        top = torch.topk(scores, min(k, len(batch.items) - 1))
+        ids = batch.items.to_external(top.indices.numpy())
+        return RecommendationsOut(items=[Item(item_id=i, score=float(s)) for i, s in zip(ids, top.values.tolist())])
+
+    return app

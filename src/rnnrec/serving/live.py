@@ -1,0 +1,198 @@
+"""A trained recommender that keeps each user's recurrent state up to date, one step per event.
+
+Why: a recurrent model's state after N events is a fixed-size summary of all of them. Advancing it
+by one step per new event costs the same whatever the history's length, where a stateless call
+re-reads the last ``max_len`` events every time. The states live in a :class:`StateStore`, so they
+outlast the process; this class only computes.
+
+Policies:
+- a user the model was trained on starts from the state after their training history; a user
+  never seen starts from the model's initial state (and gets popularity until their first event);
+- an event whose item the model does not know is logged (a later model may know it) but does not
+  move the state; the caller is told which items were unknown;
+- states read every event since the start, not only the last ``max_len`` as the batch recommender
+  does, so for long histories the two can differ slightly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnrec.data.time_features import time_features
+from rnnrec.recommender import Recommendation, SequentialRecommender, check_request, top_k
+from rnnrec.serving.state_store import Event, StateStore, UserState
+
+
+def artifact_key(model_dir: str | Path) -> str:
+    """Fingerprint of a saved model (its configuration and weights): states computed by one model
+    are never reused with another."""
+    digest = hashlib.sha256()
+    for name in ("config.json", "weights.pt"):
+        digest.update((Path(model_dir) / name).read_bytes())
+    return digest.hexdigest()[:32]
+
+
+@dataclass
+class ApplyResult:
+    accepted: int = 0
+    applied: int = 0
+    unknown_items: list[str] = field(default_factory=list)
+
+
+class LiveRecommender:
+    def __init__(self, recommender: SequentialRecommender, store: StateStore, key: str) -> None:
+        if recommender.model is None:
+            raise ValueError("the recommender has no trained model")
+        self.rec = recommender
+        self.model = recommender.model.eval()
+        self.store = store
+        self.key = key
+        self._lock = threading.Lock()  # one writer: each user's events are applied in arrival order
+        if store.model_key() != key:
+            self.rebuild_states()
+
+    @classmethod
+    def open(cls, model_dir: str | Path, store: StateStore) -> "LiveRecommender":
+        return cls(SequentialRecommender.load(model_dir), store, artifact_key(model_dir))
+
+    # ------------------------------------------------------------------ states
+    def _start_states(self, users: list[str]) -> dict[str, UserState]:
+        """States before any logged event: after the training history for known users, else initial."""
+        rec = self.rec
+        assert rec.users is not None and rec.histories is not None and rec.items is not None
+        out: dict[str, UserState] = {}
+        known = [u for u in users if u in rec.users]
+        if known:
+            rows = [rec.users.to_internal(u, "user") for u in known]
+            seqs = [rec.histories[r] for r in rows]
+            stored = rec.histories.times
+            times = [None if stored is None else stored[rec.histories.offsets[r] : rec.histories.offsets[r + 1]]
+                     for r in rows]
+            states = self._encode_histories(seqs, times)
+            for u, s, seq, t in zip(known, states, seqs, times):
+                last_ts = None if t is None or not len(t) or np.isnan(t[-1]) else float(t[-1])
+                out[u] = UserState(s, last_ts, 0, len(seq))
+        initial = self.model.initial_state(1)[0].detach().cpu().numpy().astype(np.float32)
+        for u in users:
+            out.setdefault(u, UserState(initial.copy(), None, 0, 0))
+        return out
+
+    def _encode_histories(self, seqs: list[np.ndarray], times: list[np.ndarray | None]) -> list[np.ndarray]:
+        """States after each whole history (one by one: histories differ in length, and a padded
+        batch would run the recurrence over the padding too)."""
+        out = []
+        with torch.no_grad():
+            for seq, t in zip(seqs, times):
+                if not len(seq):
+                    out.append(self.model.initial_state(1)[0].cpu().numpy())
+                    continue
+                items = torch.from_numpy(np.asarray(seq, dtype=np.int64))[None].to(self.rec.device)
+                time_in = None
+                if self.model.uses_time:
+                    t = np.full(len(seq), np.nan) if t is None else np.asarray(t, dtype=np.float64)
+                    prev = np.concatenate([[np.nan], t[:-1]])
+                    time_in = torch.from_numpy(time_features(prev, t))[None].to(self.rec.device)
+                _, state = self.model.encode(items, time_in, self.model.initial_state(1))
+                out.append(state[0].float().cpu().numpy())
+        return out
+
+    def rebuild_states(self) -> int:
+        """Recompute every stored state from the training histories and the event log (after a
+        model change); returns the number of users rebuilt."""
+        with self._lock:
+            users = list(self.store.users())
+            self.store.reset_states(self.key)
+            start = self._start_states(users)
+            rebuilt: dict[str, UserState] = {}
+            for u in users:
+                logged = self.store.events_of(u)
+                events = [Event(u, item, ts) for item, ts, _ in logged]
+                rebuilt[u] = self._advance({u: start[u]}, events)[0][u]
+            self.store.put_states(rebuilt)
+            return len(users)
+
+    def _advance(self, states: dict[str, UserState], events: list[Event]) -> tuple[dict[str, UserState], list[bool]]:
+        """Apply ``events`` (in order) to ``states``; all users' k-th events go through the model together."""
+        items = self.rec.items
+        assert items is not None
+        applied = [e.item_id in items for e in events]
+        per_user: dict[str, list[Event]] = defaultdict(list)
+        for e, ok in zip(events, applied):
+            if ok:
+                per_user[e.user_id].append(e)
+        states = {u: UserState(s.state, s.last_ts, s.last_seq, s.n_applied) for u, s in states.items()}
+        rounds = max((len(v) for v in per_user.values()), default=0)
+        with torch.no_grad():
+            for k in range(rounds):
+                users = [u for u, evs in per_user.items() if len(evs) > k]
+                evs = [per_user[u][k] for u in users]
+                item_ids = torch.from_numpy(items.to_internal_many([e.item_id for e in evs]))[:, None]
+                state = torch.from_numpy(np.stack([states[u].state for u in users])).to(self.rec.device)
+                time_in = None
+                if self.model.uses_time:
+                    prev = np.array([np.nan if states[u].last_ts is None else states[u].last_ts for u in users])
+                    now = np.array([np.nan if e.ts is None else e.ts for e in evs])
+                    time_in = torch.from_numpy(time_features(prev, now, "event ts"))[:, None].to(self.rec.device)
+                _, new = self.model.encode(item_ids.to(self.rec.device), time_in, state)
+                new = new.float().cpu().numpy()
+                for row, (u, e) in enumerate(zip(users, evs)):
+                    s = states[u]
+                    states[u] = UserState(new[row], e.ts if e.ts is not None else s.last_ts, s.last_seq, s.n_applied + 1)
+        return states, applied
+
+    # ------------------------------------------------------------------ API
+    def apply(self, events: list[Event]) -> ApplyResult:
+        """Log ``events`` and advance their users' states, atomically; returns what was applied."""
+        if not events:
+            return ApplyResult()
+        with self._lock:
+            users = list(dict.fromkeys(e.user_id for e in events))
+            states = self.store.states(users)
+            missing = [u for u in users if u not in states]
+            states.update(self._start_states(missing))
+            new, applied = self._advance({u: states[u] for u in users}, events)
+            self.store.append(events, applied, {u: (s.state, s.last_ts, s.n_applied) for u, s in new.items()})
+        unknown = list(dict.fromkeys(e.item_id for e, ok in zip(events, applied) if not ok))
+        return ApplyResult(len(events), sum(applied), unknown)
+
+    def state_of(self, user: str) -> UserState:
+        stored = self.store.states([user])
+        return stored[user] if user in stored else self._start_states([user])[user]
+
+    def seen_items(self, user: str) -> np.ndarray:
+        """Internal IDs of the user's training history and applied logged events."""
+        rec = self.rec
+        assert rec.users is not None and rec.histories is not None and rec.items is not None
+        seen = [rec.histories[rec.users.to_internal(user, "user")]] if user in rec.users else []
+        logged = [item for item, _, ok in self.store.events_of(user) if ok]
+        seen.append(rec.items.to_internal_many(logged) if logged else np.empty(0, dtype=np.int64))
+        return np.unique(np.concatenate(seen)) if seen else np.empty(0, dtype=np.int64)
+
+    def recommend(self, user: str, k: int = 20, exclude_seen: bool = False, at: float | None = None) -> list[Recommendation]:
+        """Top-``k`` from the user's current state; ``at`` (Unix seconds): when, for time-aware models
+        (default: the last event's time). A user with no event at all gets the most popular items."""
+        check_request("raise", k)
+        s = self.state_of(user)
+        with torch.no_grad():
+            weights, bias = self.model.output_layer()
+            if s.n_applied == 0:
+                scores = torch.from_numpy(self.rec.item_counts.astype(np.float32))[None].clone()
+            else:
+                time_q = None
+                if self.model.uses_time:
+                    when = s.last_ts if at is None else at
+                    time_q = torch.from_numpy(time_features(
+                        np.array([np.nan if s.last_ts is None else s.last_ts]),
+                        np.array([np.nan if when is None else when]), "at"))
+                    time_q = time_q.to(self.rec.device)
+                state = torch.from_numpy(s.state)[None].to(self.rec.device)
+                out = self.model.output_vectors(self.model.state_output(state), time_q)
+                scores = (out @ weights.T + bias).float().cpu()
+        return top_k(scores, [self.seen_items(user) if exclude_seen else np.empty(0, dtype=np.int64)], self.rec.items, k, exclude_seen)[0]

@@ -1,0 +1,68 @@
+"""The live recommender advances stored states one step per event, and what it recommends equals
+the batch recommender on the same whole history. Data: generated timed cycle logs (labelled)."""
+
+import sqlite3
+
+import numpy as np
+
+from rnnrec.recommender import SequentialRecommender
+from rnnrec.serving.live import LiveRecommender, artifact_key
+from rnnrec.serving.state_store import Event, StateStore
+
+
+def test_events_one_by_one_equal_the_batch_recommender(model_dir, tmp_path):
+    batch = SequentialRecommender.load(model_dir)
+    live = LiveRecommender.open(model_dir, StateStore(tmp_path / "state.db"))
+    items, times = ["i2", "i3", "i4", "i5"], [1.7e9, 1.7e9 + 60, 1.7e9 + 3600, 1.7e9 + 7200]
+    for item, ts in zip(items, times):  # a new user, one event per call
+        assert live.apply([Event("new", item, ts)]).applied == 1
+    at = times[-1] + 600
+    got = live.recommend("new", k=6, at=at)
+    want = batch.recommend(history=items, history_times=times, k=6, at=at)
+    assert [r.item_id for r in got] == [r.item_id for r in want]
+    np.testing.assert_allclose([r.score for r in got], [r.score for r in want], rtol=1e-4, atol=1e-5)
+
+    # A user the model was trained on continues from their training history.
+    assert batch.histories is not None and batch.items is not None
+    row = batch.users.to_internal("u3", "user")
+    history = list(batch.items.to_external(batch.histories[row]))
+    stored_times = batch.histories.times[batch.histories.offsets[row] : batch.histories.offsets[row + 1]].tolist()
+    live.apply([Event("u3", "i0", stored_times[-1] + 120), Event("u3", "i1", stored_times[-1] + 240)])
+    got = live.recommend("u3", k=6, at=stored_times[-1] + 300)
+    want = batch.recommend(history=history + ["i0", "i1"], history_times=stored_times + [stored_times[-1] + 120,
+                           stored_times[-1] + 240], k=6, at=stored_times[-1] + 300)
+    assert [r.item_id for r in got] == [r.item_id for r in want]
+    np.testing.assert_allclose([r.score for r in got], [r.score for r in want], rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_items_are_logged_but_do_not_move_the_state(model_dir, tmp_path):
+    store = StateStore(tmp_path / "state.db")
+    live = LiveRecommender.open(model_dir, store)
+    live.apply([Event("a", "i1", 1.7e9)])
+    before = live.state_of("a").state.copy()
+    result = live.apply([Event("a", "no-such-item", 1.7e9 + 5), Event("a", "i2", 1.7e9 + 10)])
+    assert (result.accepted, result.applied, result.unknown_items) == (2, 1, ["no-such-item"])
+    assert store.events_of("a") == [("i1", 1.7e9, True), ("no-such-item", 1.7e9 + 5, False), ("i2", 1.7e9 + 10, True)]
+    assert live.state_of("a").n_applied == 2
+    assert not np.array_equal(live.state_of("a").state, before)
+    assert {"i1", "i2"}.isdisjoint(r.item_id for r in live.recommend("a", k=6, exclude_seen=True))
+
+
+def test_a_new_model_rebuilds_the_states_from_the_log(model_dir, tmp_path):
+    path = tmp_path / "state.db"
+    live = LiveRecommender.open(model_dir, StateStore(path))
+    live.apply([Event("a", "i1", 1.7e9), Event("b", "i4", 1.7e9), Event("a", "i2", 1.7e9 + 60)])
+    want = {u: live.state_of(u).state.copy() for u in ("a", "b")}
+    with sqlite3.connect(path) as db:  # another model's states: garbage that must not be trusted
+        db.execute("UPDATE states SET state = zeroblob(length(state))")
+        db.execute("UPDATE meta SET value = 'another-model' WHERE key = 'model_key'")
+    reopened = LiveRecommender.open(model_dir, StateStore(path))
+    assert reopened.store.model_key() == artifact_key(model_dir)
+    for u in ("a", "b"):
+        np.testing.assert_allclose(reopened.state_of(u).state, want[u], rtol=1e-5, atol=1e-6)
+
+
+def test_user_without_events_gets_popularity(model_dir, tmp_path):
+    live = LiveRecommender.open(model_dir, StateStore(tmp_path / "state.db"))
+    batch = SequentialRecommender.load(model_dir)
+    assert live.recommend("nobody", k=3) == batch.recommend(user="nobody", k=3, unknown="ignore")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -416,7 +418,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if _model_class(args.model) == "SessionGRU":
         raise RnnrecError(f"{args.model} is a session model; `rnnrec serve` serves sequence models (loo / time)")
     live = LiveRecommender.open(args.model, StateStore.from_url(args.state))
-    logging.getLogger(__name__).info("serving %s (state %s) on http://%s:%d (docs at /docs)",
+    log = logging.getLogger(__name__)
+
+    def reload_on_sighup(signum: int, frame: object) -> None:  # re-read the model folder, off the event loop
+        def run() -> None:
+            try:
+                log.info("reloaded: %s", live.reload())
+            except RnnrecError as exc:
+                log.error("reload failed, still serving the previous model: %s", exc)
+
+        threading.Thread(target=run, name="reload", daemon=True).start()
+
+    signal.signal(signal.SIGHUP, reload_on_sighup)
+    log.info("serving %s (state %s) on http://%s:%d (docs at /docs)",
                                      args.model, args.state, args.host, args.port)
     uvicorn.run(create_app(live), host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
     return 0

@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_models import train_tiny
 
 from rnnrec.data.time_features import time_features
 from rnnrec.recommender import SequentialRecommender
+from rnnrec.serving.live import artifact_key
 from rnnrec.serving.state_store import StateStore
 
 
@@ -185,3 +187,46 @@ def test_concurrent_events_for_one_user_are_all_applied_in_log_order(server, tim
     with torch.no_grad():
         _, state = rec.model.encode(items, torch.from_numpy(time_features(no_times, no_times))[None])
     np.testing.assert_allclose(stored.state, state[0].numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_reload_swaps_the_model_and_rebuilds_states_from_the_log(tmp_path):
+    def recommendations(server: Server) -> list:
+        status, body = server.call("GET", "/v1/users/r/recommendations?k=6&exclude_seen=false")
+        assert status == 200
+        return body["items"]
+
+    def assert_same(got: list, want: list) -> None:
+        assert [x["item_id"] for x in got] == [r.item_id for r in want]
+        assert [x["score"] for x in got] == pytest.approx([r.score for r in want], rel=1e-4, abs=1e-5)
+
+    history, times = ["i0", "i1", "i2", "i3"], [1.7e9 + 60 * k for k in range(4)]
+    s = Server(train_tiny("time_decay", tmp_path / "a"), tmp_path / "state.db")
+    try:
+        events = [{"user_id": "r", "item_id": i, "timestamp": t} for i, t in zip(history, times)]
+        assert s.call("POST", "/v1/events", {"events": events})[0] == 200
+
+        other = train_tiny("gru4rec", tmp_path / "b")  # another model: its states must come from the log
+        status, body = s.call("POST", "/v1/admin/reload", {"model": str(other)})
+        assert (status, body["users_rebuilt"], body["model_key"]) == (200, 1, artifact_key(other))
+        assert_same(recommendations(s), SequentialRecommender.load(other).recommend(history=history, k=6))
+
+        status, body = s.call("POST", "/v1/admin/reload", {"model": str(tmp_path / "missing")})
+        assert status == 422 and "not an rnnrec model folder" in body["detail"]
+        assert s.call("GET", "/health")[1]["model_key"] == artifact_key(other)  # still the previous model
+
+        # SIGHUP re-reads the folder served, here overwritten by a newly trained model.
+        newer = train_tiny("time_gated", tmp_path / "b")
+        assert newer == other and artifact_key(newer) != body_key(s)
+        s.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while body_key(s) != artifact_key(newer) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert body_key(s) == artifact_key(newer)
+        want = SequentialRecommender.load(newer).recommend(history=history, history_times=times, k=6)
+        assert_same(recommendations(s), want)
+    finally:
+        s.kill(signal.SIGTERM)
+
+
+def body_key(server: Server) -> str:
+    return server.call("GET", "/health")[1]["model_key"]

@@ -5,6 +5,7 @@
     POST /v1/recommendations                 stateless: top-k for a history given in the body
     GET  /v1/items/{id}/similar              nearest items by the model's item vectors (cosine)
     GET  /health, GET /metrics               liveness; Prometheus text (requests, latencies, events)
+    POST /v1/admin/reload                    swap in a saved model ({"model": DIR}, default: re-read the one served)
 
 OpenAPI docs at /docs. Bad input is a 4xx whose body says what was wrong; the server keeps serving.
 """
@@ -23,7 +24,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rnnrec import __version__
 from rnnrec.errors import RnnrecError
-from rnnrec.recommender import SequentialRecommender
 from rnnrec.serving.live import LiveRecommender
 from rnnrec.serving.state_store import Event
 
@@ -49,6 +49,11 @@ class EventsOut(BaseModel):
     accepted: int
     applied: int
     unknown_items: list[str] = Field(description="items the model does not know: logged, state not moved")
+
+
+class ReloadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = Field(default=None, description="model folder; default: the folder served now, re-read")
 
 
 class Item(BaseModel):
@@ -112,7 +117,6 @@ def create_app(live: LiveRecommender) -> FastAPI:
     app = FastAPI(title="rnnrec", version=__version__,
                   description="Next-item recommendations from recurrent states updated per event.")
     metrics = Metrics()
-    batch: SequentialRecommender = live.rec
 
     @app.middleware("http")
     async def limits_and_metrics(request: Request, call_next):
@@ -133,7 +137,7 @@ def create_app(live: LiveRecommender) -> FastAPI:
 
     @app.get("/health")
     def health() -> dict:
-        return {"status": "ok", "model_key": live.key, "items": len(batch.items or [])}
+        return {"status": "ok", "model_key": live.key, "items": len(live.rec.items or [])}
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics_text() -> str:
@@ -166,22 +170,29 @@ def create_app(live: LiveRecommender) -> FastAPI:
         """Stateless: the whole ``history`` is read on every call (its last ``max_len`` items)."""
         if body.history_times is not None and len(body.history_times) != len(body.history):
             raise HTTPException(422, f"history_times has {len(body.history_times)} entries, history {len(body.history)}")
-        recs = batch.recommend(history=body.history, history_times=body.history_times, k=body.k,
+        recs = live.rec.recommend(history=body.history, history_times=body.history_times, k=body.k,
                                exclude_seen=body.exclude_seen, unknown="ignore", at=body.at)
         return RecommendationsOut(items=[Item(item_id=r.item_id, score=r.score) for r in recs])
 
     @app.get("/v1/items/{item_id}/similar", response_model=RecommendationsOut)
     def similar_items(item_id: str, k: int = Query(20, ge=1, le=MAX_K)) -> RecommendationsOut:
-        assert batch.items is not None
-        if item_id not in batch.items:
+        rec, model = live.rec, live.model  # one model throughout, even if a reload happens meanwhile
+        assert rec.items is not None
+        if item_id not in rec.items:
             raise HTTPException(404, f"unknown item ID {item_id!r}")
         with torch.no_grad():
-            weights = torch.nn.functional.normalize(live.model.output_layer()[0].float(), dim=1).cpu()
-        row = batch.items.to_internal(item_id)
+            weights = torch.nn.functional.normalize(model.output_layer()[0].float(), dim=1).cpu()
+        row = rec.items.to_internal(item_id)
         scores = weights @ weights[row]
         scores[0] = scores[row] = float("-inf")
-        top = torch.topk(scores, min(k, len(batch.items) - 1))
-        ids = batch.items.to_external(top.indices.numpy())
+        top = torch.topk(scores, min(k, len(rec.items) - 1))
+        ids = rec.items.to_external(top.indices.numpy())
         return RecommendationsOut(items=[Item(item_id=i, score=float(s)) for i, s in zip(ids, top.values.tolist())])
+
+    @app.post("/v1/admin/reload")
+    def reload(body: ReloadIn | None = None) -> dict:
+        """Swap in a saved model; requests are served meanwhile; states of a different model are
+        rebuilt from the event log. Also on SIGHUP (re-reads the folder served)."""
+        return live.reload(None if body is None else body.model)  # a folder that fails to load: 422
 
     return app

@@ -47,20 +47,38 @@ class ApplyResult:
 
 
 class LiveRecommender:
-    def __init__(self, recommender: SequentialRecommender, store: StateStore, key: str) -> None:
+    def __init__(self, recommender: SequentialRecommender, store: StateStore, key: str, model_dir: str | Path | None = None) -> None:
         if recommender.model is None:
             raise ValueError("the recommender has no trained model")
         self.rec = recommender
         self.model = recommender.model.eval()
         self.store = store
         self.key = key
-        self._lock = threading.Lock()  # one writer: each user's events are applied in arrival order
+        self.model_dir = model_dir
+        # One lock around every use of the model and the states: each user's events are applied in
+        # arrival order, and a reload never lets a request mix two models.
+        self._lock = threading.Lock()
         if store.model_key() != key:
-            self.rebuild_states()
+            with self._lock:
+                self._rebuild_states()
 
     @classmethod
     def open(cls, model_dir: str | Path, store: StateStore) -> "LiveRecommender":
-        return cls(SequentialRecommender.load(model_dir), store, artifact_key(model_dir))
+        return cls(SequentialRecommender.load(model_dir), store, artifact_key(model_dir), model_dir)
+
+    def reload(self, model_dir: str | Path | None = None) -> dict:
+        """Swap in the model saved in ``model_dir`` (default: the folder served now, re-read). It is
+        loaded before the swap, so requests keep being served meanwhile; the states of a different
+        model are rebuilt from the event log."""
+        model_dir = model_dir if model_dir is not None else self.model_dir
+        if model_dir is None:
+            raise ValueError("no model folder to reload from")
+        rec, key = SequentialRecommender.load(model_dir), artifact_key(model_dir)
+        with self._lock:
+            previous = self.key
+            self.rec, self.model, self.key, self.model_dir = rec, rec.model.eval(), key, model_dir  # type: ignore[union-attr]
+            rebuilt = self._rebuild_states() if self.store.model_key() != key else 0
+        return {"model_key": key, "previous_model_key": previous, "users_rebuilt": rebuilt}
 
     # ------------------------------------------------------------------ states
     def _start_states(self, users: list[str]) -> dict[str, UserState]:
@@ -103,20 +121,18 @@ class LiveRecommender:
                 out.append(state[0].float().cpu().numpy())
         return out
 
-    def rebuild_states(self) -> int:
+    def _rebuild_states(self) -> int:
         """Recompute every stored state from the training histories and the event log (after a
-        model change); returns the number of users rebuilt."""
-        with self._lock:
-            users = list(self.store.users())
-            self.store.reset_states(self.key)
-            start = self._start_states(users)
-            rebuilt: dict[str, UserState] = {}
-            for u in users:
-                logged = self.store.events_of(u)
-                events = [Event(u, item, ts) for item, ts, _ in logged]
-                rebuilt[u] = self._advance({u: start[u]}, events)[0][u]
-            self.store.put_states(rebuilt)
-            return len(users)
+        model change; the caller holds the lock); returns the number of users rebuilt."""
+        users = list(self.store.users())
+        self.store.reset_states(self.key)
+        start = self._start_states(users)
+        rebuilt: dict[str, UserState] = {}
+        for u in users:
+            events = [Event(u, item, ts) for item, ts, _ in self.store.events_of(u)]
+            rebuilt[u] = self._advance({u: start[u]}, events)[0][u]
+        self.store.put_states(rebuilt)
+        return len(users)
 
     def _advance(self, states: dict[str, UserState], events: list[Event]) -> tuple[dict[str, UserState], list[bool]]:
         """Apply ``events`` (in order) to ``states``; all users' k-th events go through the model together."""
@@ -179,6 +195,10 @@ class LiveRecommender:
         """Top-``k`` from the user's current state; ``at`` (Unix seconds): when, for time-aware models
         (default: the last event's time). A user with no event at all gets the most popular items."""
         check_request("raise", k)
+        with self._lock:
+            return self._recommend(user, k, exclude_seen, at)
+
+    def _recommend(self, user: str, k: int, exclude_seen: bool, at: float | None) -> list[Recommendation]:
         s = self.state_of(user)
         with torch.no_grad():
             weights, bias = self.model.output_layer()

@@ -1,0 +1,191 @@
+"""Latency and throughput of ``rnnrec serve`` from a real HTTP client on 127.0.0.1, and the stateful
+path (one recurrent step per event) against the stateless one (the last 200 events re-read per
+request).
+
+    .venv/bin/python benchmarks/serving_benchmark.py --items 25000 100000 --clients 1 32 \\
+        --seconds 20 --out benchmarks/results/serving
+
+Models: the default GRU (``model.name = gru4rec``, embedding 64, hidden 128) with
+``objective.max_len = 200`` so the stateless route reads 200 events, trained for one epoch
+(sampled softmax) on a *generated* log whose catalogue has exactly ``--items`` items: latency
+depends on the catalogue size and the model's shape, not on what the weights learned, and no
+shared dataset has 25k or 100k items. Each benchmark user first gets 200 events (one batch POST).
+
+Request mixes, each for ``--seconds`` per client count, every client on its own keep-alive
+connection (threads; the client runs on the same 2 cores as the server, as a co-located caller
+would):
+- ``stateful``: ``POST /v1/events`` (one event), then ``GET /v1/users/{id}/recommendations?k=20``;
+  one sample = the pair.
+- ``stateless``: ``POST /v1/recommendations`` with the user's last 200 items, k = 20.
+
+Reported: p50 / p99 latency per sample (ms), samples per second, and the share of the machine's
+CPU that processes other than the client and the server used meanwhile (clean runs: about 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+import measure  # benchmarks/measure.py
+
+from rnnrec.config import RecommenderConfig
+from rnnrec.data.dataset import SequenceDataset
+from rnnrec.recommender import SequentialRecommender
+
+REPO = Path(__file__).resolve().parent.parent
+HISTORY = 200
+
+
+def generated_log(n_items: int, n_users: int, seed: int = 0) -> pl.DataFrame:
+    """Generated (not real data): every item appears at least once; users walk random items."""
+    rng = np.random.default_rng(seed)
+    n_events = max(2 * n_items, n_users * 50)
+    items = np.concatenate([np.arange(n_items), rng.integers(0, n_items, n_events - n_items)])
+    rng.shuffle(items)
+    users = np.sort(rng.integers(0, n_users, n_events))
+    return pl.DataFrame({"user_id": [f"u{u}" for u in users], "item_id": [f"i{i}" for i in items],
+                         "timestamp": 1.6e9 + np.arange(n_events, dtype=np.float64)})
+
+
+def train(n_items: int, folder: Path) -> Path:
+    if (folder / "config.json").is_file():
+        return folder
+    config = RecommenderConfig().with_overrides([
+        "objective.loss=sampled_ce", "objective.n_negatives=256", "objective.max_len=200", "train.epochs=1",
+        "progress=false", "device=cpu",
+    ])
+    ds = SequenceDataset.from_interactions(generated_log(n_items, 1000))
+    return SequentialRecommender(config).fit(ds).save(folder)
+
+
+class Server:
+    def __init__(self, model: Path, state: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc = subprocess.Popen([sys.executable, "-m", "rnnrec.cli", "--quiet", "serve", str(model),
+                                      "--port", str(self.port), "--state", f"sqlite:///{state}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if request(self.connect(), "GET", "/health")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"server did not start: {self.proc.stderr.read().decode() if self.proc.poll() is not None else ''}")
+
+    def connect(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the server process so far (/proc/PID/stat)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+
+def request(conn: http.client.HTTPConnection, method: str, path: str, body: object = None) -> tuple[int, bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
+    resp = conn.getresponse()
+    return resp.status, resp.read()
+
+
+def load(server: Server, mix: str, clients: int, seconds: float, n_items: int) -> dict:
+    """``clients`` threads issue ``mix`` samples for ``seconds``; returns latency percentiles."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    stop = time.perf_counter() + seconds
+
+    def client(c: int) -> None:
+        rng = np.random.default_rng(c)
+        conn = server.connect()
+        user = f"bench{c}"
+        history = list(rng.integers(0, n_items, HISTORY))
+        request(conn, "POST", "/v1/events", {"events": [{"user_id": user, "item_id": f"i{i}"} for i in history]})
+        while time.perf_counter() < stop:
+            item = int(rng.integers(0, n_items))
+            t0 = time.perf_counter()
+            if mix == "stateful":
+                s1, _ = request(conn, "POST", "/v1/events", {"user_id": user, "item_id": f"i{item}"})
+                s2, _ = request(conn, "GET", f"/v1/users/{user}/recommendations?k=20")
+                ok = s1 == s2 == 200
+            else:
+                history = history[1:] + [item]
+                s1, _ = request(conn, "POST", "/v1/recommendations", {"history": [f"i{i}" for i in history], "k": 20})
+                ok = s1 == 200
+            latencies[c].append(time.perf_counter() - t0)
+            errors[c] += not ok
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    server_cpu0 = server.cpu_seconds()
+    _, machine = measure.measured_call(lambda: [t.start() for t in threads] + [t.join() for t in threads])
+    server_share = (server.cpu_seconds() - server_cpu0) / (machine["wall_seconds"] * (os.cpu_count() or 1))
+    if machine["other_cpu_share"] is not None:  # the server is ours, not "other"
+        machine["other_cpu_share"] = max(0.0, machine["other_cpu_share"] - server_share)
+    lat = np.concatenate([np.asarray(x) for x in latencies]) * 1000
+    return {"mix": mix, "clients": clients, "samples": int(lat.size), "errors": int(sum(errors)),
+            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
+            "samples_per_second": lat.size / machine["wall_seconds"], **machine}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--items", nargs="+", type=int, default=[25_000, 100_000])
+    ap.add_argument("--clients", nargs="+", type=int, default=[1, 32])
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "serving"))
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for n_items in args.items:
+        model = train(n_items, out / f"model-{n_items}")
+        state = out / f"state-{n_items}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{state}{suffix}").unlink(missing_ok=True)
+        server = Server(model, state)
+        try:
+            for clients in args.clients:
+                for mix in ("stateful", "stateless"):
+                    r = {"items": n_items, **load(server, mix, clients, args.seconds, n_items)}
+                    rows.append(r)
+                    print(json.dumps(r), flush=True)
+        finally:
+            server.stop()
+    report = ["| items | clients | mix | p50 ms | p99 ms | samples/s | errors | other CPU |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        report.append(f"| {r['items']:,} | {r['clients']} | {r['mix']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                      f"{r['samples_per_second']:.0f} | {r['errors']} | {r['other_cpu_share'] or 0:.0%} |")
+    for n_items in args.items:
+        for clients in args.clients:
+            pair = {r["mix"]: r for r in rows if r["items"] == n_items and r["clients"] == clients}
+            if len(pair) == 2:
+                report.append(f"\n{n_items:,} items, {clients} clients: stateless p50 / stateful p50 = "
+                              f"{pair['stateless']['p50_ms'] / pair['stateful']['p50_ms']:.1f}×")
+    text = f"# Serving benchmark\n\nMachine: {json.dumps(measure.machine_basics(REPO))}\n\n" + "\n".join(report) + "\n"
+    (out / "results.json").write_text(json.dumps(rows, indent=2))
+    (out / "report.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -413,11 +413,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from rnnrec.serving.app import create_app
     from rnnrec.serving.live import LiveRecommender
-    from rnnrec.serving.state_store import StateStore
+    from rnnrec.serving.state_store import open_state_store
 
     if _model_class(args.model) == "SessionGRU":
         raise RnnrecError(f"{args.model} is a session model; `rnnrec serve` serves sequence models (loo / time)")
-    live = LiveRecommender.open(args.model, StateStore.from_url(args.state))
+    live = LiveRecommender.open(args.model, open_state_store(args.state))
     log = logging.getLogger(__name__)
 
     def reload_on_sighup(signum: int, frame: object) -> None:  # re-read the model folder, off the event loop
@@ -523,7 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--host", default="127.0.0.1")
     v.add_argument("--port", type=int, default=8000)
     v.add_argument("--state", default="sqlite:///rnnrec-state.db",
-                   help="state store: sqlite:///PATH (event log + per-user states; default ./rnnrec-state.db)")
+                   help="event log + per-user states: sqlite:///PATH (default ./rnnrec-state.db) or "
+                   "redis://HOST:PORT/DB (several server processes)")
     v.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("demo", parents=[quiet], help="train on MovieLens latest-small and show recommendations")

@@ -7,12 +7,13 @@ import numpy as np
 
 from rnnrec.recommender import SequentialRecommender
 from rnnrec.serving.live import LiveRecommender, artifact_key
-from rnnrec.serving.state_store import Event, StateStore
+from rnnrec.serving.sqlite_store import SqliteStateStore
+from rnnrec.serving.state_store import Event
 
 
-def test_events_one_by_one_equal_the_batch_recommender(model_dir, tmp_path):
+def test_events_one_by_one_equal_the_batch_recommender(model_dir, open_store):
     batch = SequentialRecommender.load(model_dir)
-    live = LiveRecommender.open(model_dir, StateStore(tmp_path / "state.db"))
+    live = LiveRecommender.open(model_dir, open_store())
     items, times = ["i2", "i3", "i4", "i5"], [1.7e9, 1.7e9 + 60, 1.7e9 + 3600, 1.7e9 + 7200]
     for item, ts in zip(items, times):  # a new user, one event per call
         assert live.apply([Event("new", item, ts)]).applied == 1
@@ -35,8 +36,8 @@ def test_events_one_by_one_equal_the_batch_recommender(model_dir, tmp_path):
     np.testing.assert_allclose([r.score for r in got], [r.score for r in want], rtol=1e-4, atol=1e-5)
 
 
-def test_unknown_items_are_logged_but_do_not_move_the_state(model_dir, tmp_path):
-    store = StateStore(tmp_path / "state.db")
+def test_unknown_items_are_logged_but_do_not_move_the_state(model_dir, open_store):
+    store = open_store()
     live = LiveRecommender.open(model_dir, store)
     live.apply([Event("a", "i1", 1.7e9)])
     before = live.state_of("a").state.copy()
@@ -50,19 +51,19 @@ def test_unknown_items_are_logged_but_do_not_move_the_state(model_dir, tmp_path)
 
 def test_a_new_model_rebuilds_the_states_from_the_log(model_dir, tmp_path):
     path = tmp_path / "state.db"
-    live = LiveRecommender.open(model_dir, StateStore(path))
+    live = LiveRecommender.open(model_dir, SqliteStateStore(path))
     live.apply([Event("a", "i1", 1.7e9), Event("b", "i4", 1.7e9), Event("a", "i2", 1.7e9 + 60)])
     want = {u: live.state_of(u).state.copy() for u in ("a", "b")}
     with sqlite3.connect(path) as db:  # another model's states: garbage that must not be trusted
         db.execute("UPDATE states SET state = zeroblob(length(state))")
         db.execute("UPDATE meta SET value = 'another-model' WHERE key = 'model_key'")
-    reopened = LiveRecommender.open(model_dir, StateStore(path))
+    reopened = LiveRecommender.open(model_dir, SqliteStateStore(path))
     assert reopened.store.model_key() == artifact_key(model_dir)
     for u in ("a", "b"):
         np.testing.assert_allclose(reopened.state_of(u).state, want[u], rtol=1e-5, atol=1e-6)
 
 
-def test_user_without_events_gets_popularity(model_dir, tmp_path):
-    live = LiveRecommender.open(model_dir, StateStore(tmp_path / "state.db"))
+def test_user_without_events_gets_popularity(model_dir, open_store):
+    live = LiveRecommender.open(model_dir, open_store())
     batch = SequentialRecommender.load(model_dir)
     assert live.recommend("nobody", k=3) == batch.recommend(user="nobody", k=3, unknown="ignore")

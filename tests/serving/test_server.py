@@ -22,7 +22,7 @@ from tiny_models import train_tiny
 from rnnrec.data.time_features import time_features
 from rnnrec.recommender import SequentialRecommender
 from rnnrec.serving.live import artifact_key
-from rnnrec.serving.state_store import StateStore
+from rnnrec.serving.sqlite_store import SqliteStateStore
 
 
 def free_port() -> int:
@@ -32,14 +32,14 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, model_dir: Path, state: Path) -> None:
+    def __init__(self, model_dir: Path, state: Path | str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.state = state
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rnnrec.cli", "--quiet", "serve", str(model_dir), "--port", str(self.port),
-             "--state", f"sqlite:///{state}"],
+             "--state", state if isinstance(state, str) else f"sqlite:///{state}"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
         )
         deadline = time.monotonic() + 60
@@ -175,7 +175,7 @@ def test_concurrent_events_for_one_user_are_all_applied_in_log_order(server, tim
         statuses = list(pool.map(post, range(200)))
     assert statuses == [200] * 200
     # Whatever order the requests arrived in, the stored state is the one of the logged order.
-    store = StateStore(server.state)  # a second reader beside the running server (WAL)
+    store = SqliteStateStore(server.state)  # a second reader beside the running server (WAL)
     logged = store.events_of("busy")
     assert sorted(int(item[1:]) for item, _, _ in logged) == sorted(k % 6 for k in range(200))
     stored = store.states(["busy"])["busy"]
@@ -230,3 +230,37 @@ def test_reload_swaps_the_model_and_rebuilds_states_from_the_log(tmp_path):
 
 def body_key(server: Server) -> str:
     return server.call("GET", "/health")[1]["model_key"]
+
+
+def test_two_server_processes_share_one_redis(time_decay_model_dir, redis_server):
+    """Events for one user posted concurrently through two processes: none lost, none reordered."""
+    import redis
+
+    from rnnrec.serving.redis_store import RedisStateStore
+
+    redis.Redis.from_url(redis_server).flushall()
+    servers = [Server(time_decay_model_dir, redis_server) for _ in range(2)]
+    try:
+        def post(k: int) -> int:
+            return servers[k % 2].call("POST", "/v1/events", {"user_id": "shared", "item_id": f"i{k % 6}"})[0]
+
+        with ThreadPoolExecutor(16) as pool:
+            assert list(pool.map(post, range(120))) == [200] * 120
+        store = RedisStateStore(redis_server)
+        logged = store.events_of("shared")
+        assert sorted(int(item[1:]) for item, _, _ in logged) == sorted(k % 6 for k in range(120))
+        stored = store.states(["shared"])["shared"]
+        assert (stored.n_applied, stored.version) == (120, 120)
+        rec = SequentialRecommender.load(time_decay_model_dir)
+        assert rec.model is not None and rec.items is not None
+        items = torch.from_numpy(rec.items.to_internal_many([item for item, _, _ in logged]))[None]
+        no_times = np.full(120, np.nan)
+        with torch.no_grad():
+            _, state = rec.model.encode(items, torch.from_numpy(time_features(no_times, no_times))[None])
+        np.testing.assert_allclose(stored.state, state[0].numpy(), rtol=1e-4, atol=1e-5)
+        # Both processes recommend from the same stored state.
+        a, b = (s.call("GET", "/v1/users/shared/recommendations?k=5")[1] for s in servers)
+        assert a == b
+    finally:
+        for s in servers:
+            s.kill(signal.SIGTERM)

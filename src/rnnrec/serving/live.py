@@ -27,7 +27,7 @@ import torch
 
 from rnnrec.data.time_features import time_features
 from rnnrec.recommender import Recommendation, SequentialRecommender, check_request, top_k
-from rnnrec.serving.state_store import Event, StateStore, UserState
+from rnnrec.serving.state_store import Event, StateConflict, StateStore, UserState
 
 
 def artifact_key(model_dir: str | Path) -> str:
@@ -39,6 +39,9 @@ def artifact_key(model_dir: str | Path) -> str:
     return digest.hexdigest()[:32]
 
 
+MAX_ATTEMPTS = 20  # reads and recomputations of a batch when other processes keep changing its users' states
+
+
 @dataclass
 class ApplyResult:
     accepted: int = 0
@@ -47,7 +50,9 @@ class ApplyResult:
 
 
 class LiveRecommender:
-    def __init__(self, recommender: SequentialRecommender, store: StateStore, key: str, model_dir: str | Path | None = None) -> None:
+    def __init__(
+        self, recommender: SequentialRecommender, store: StateStore, key: str, model_dir: str | Path | None = None
+    ) -> None:
         if recommender.model is None:
             raise ValueError("the recommender has no trained model")
         self.rec = recommender
@@ -96,10 +101,10 @@ class LiveRecommender:
             states = self._encode_histories(seqs, times)
             for u, s, seq, t in zip(known, states, seqs, times):
                 last_ts = None if t is None or not len(t) or np.isnan(t[-1]) else float(t[-1])
-                out[u] = UserState(s, last_ts, 0, len(seq))
+                out[u] = UserState(s, last_ts, len(seq))
         initial = self.model.initial_state(1)[0].detach().cpu().numpy().astype(np.float32)
         for u in users:
-            out.setdefault(u, UserState(initial.copy(), None, 0, 0))
+            out.setdefault(u, UserState(initial.copy(), None, 0))
         return out
 
     def _encode_histories(self, seqs: list[np.ndarray], times: list[np.ndarray | None]) -> list[np.ndarray]:
@@ -131,6 +136,7 @@ class LiveRecommender:
         for u in users:
             events = [Event(u, item, ts) for item, ts, _ in self.store.events_of(u)]
             rebuilt[u] = self._advance({u: start[u]}, events)[0][u]
+            rebuilt[u].version = len(events)
         self.store.put_states(rebuilt)
         return len(users)
 
@@ -143,7 +149,7 @@ class LiveRecommender:
         for e, ok in zip(events, applied):
             if ok:
                 per_user[e.user_id].append(e)
-        states = {u: UserState(s.state, s.last_ts, s.last_seq, s.n_applied) for u, s in states.items()}
+        states = {u: UserState(s.state, s.last_ts, s.n_applied, s.version) for u, s in states.items()}
         rounds = max((len(v) for v in per_user.values()), default=0)
         with torch.no_grad():
             for k in range(rounds):
@@ -160,7 +166,7 @@ class LiveRecommender:
                 new = new.float().cpu().numpy()
                 for row, (u, e) in enumerate(zip(users, evs)):
                     s = states[u]
-                    states[u] = UserState(new[row], e.ts if e.ts is not None else s.last_ts, s.last_seq, s.n_applied + 1)
+                    states[u] = UserState(new[row], e.ts if e.ts is not None else s.last_ts, s.n_applied + 1, s.version)
         return states, applied
 
     # ------------------------------------------------------------------ API
@@ -168,13 +174,19 @@ class LiveRecommender:
         """Log ``events`` and advance their users' states, atomically; returns what was applied."""
         if not events:
             return ApplyResult()
-        with self._lock:
-            users = list(dict.fromkeys(e.user_id for e in events))
-            states = self.store.states(users)
-            missing = [u for u in users if u not in states]
-            states.update(self._start_states(missing))
-            new, applied = self._advance({u: states[u] for u in users}, events)
-            self.store.append(events, applied, {u: (s.state, s.last_ts, s.n_applied) for u, s in new.items()})
+        users = list(dict.fromkeys(e.user_id for e in events))
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            with self._lock:
+                states = self.store.states(users)
+                expected = {u: states[u].version if u in states else 0 for u in users}
+                states.update(self._start_states([u for u in users if u not in states]))
+                new, applied = self._advance({u: states[u] for u in users}, events)
+                try:
+                    self.store.append(events, applied, new, expected)
+                    break
+                except StateConflict:  # another server process got there first: read again
+                    if attempt == MAX_ATTEMPTS:
+                        raise
         unknown = list(dict.fromkeys(e.item_id for e, ok in zip(events, applied) if not ok))
         return ApplyResult(len(events), sum(applied), unknown)
 

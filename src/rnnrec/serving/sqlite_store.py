@@ -1,0 +1,147 @@
+"""The default state store: the event log and each user's latest state in one SQLite file (WAL).
+
+Why SQLite: an embedded file needs no server to run; WAL lets readers work while one writer
+appends. Each batch of events and the states they produce are written in one transaction, so
+after a crash (even ``kill -9``) the states always match the log. With ``synchronous = NORMAL``
+(the default) a committed transaction survives the process dying; ``FULL`` also survives the
+machine losing power, at the cost of one fsync per batch. Several processes may share the file:
+writers take turns, and a state changed by another process since it was read is a
+:class:`~rnnrec.serving.state_store.StateConflict`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from rnnrec.errors import ConfigError, RnnrecError
+from rnnrec.serving.state_store import Event, StateConflict, UserState, new_versions
+
+SYNCHRONOUS = ("NORMAL", "FULL")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id  TEXT NOT NULL,
+    item_id  TEXT NOT NULL,
+    ts       REAL,            -- event time (Unix seconds), NULL when the client gave none
+    applied  INTEGER NOT NULL -- 1: the item was known to the model and advanced the state
+);
+CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, seq);
+CREATE TABLE IF NOT EXISTS states (
+    user_id   TEXT PRIMARY KEY,
+    state     BLOB NOT NULL,  -- float32 array of the model's state size
+    last_ts   REAL,
+    n_applied INTEGER NOT NULL,
+    version   INTEGER NOT NULL -- the user's logged events when this state was stored
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class SqliteStateStore:
+    """Thread-safe: one connection, every use of it under one lock (the lock also keeps each
+    batch's transaction whole)."""
+
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
+        if synchronous.upper() not in SYNCHRONOUS:
+            raise ConfigError(f"state store synchronous must be one of {SYNCHRONOUS}, got {synchronous!r}")
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise ConfigError(f"state store {self.path}: folder {self.path.parent} does not exist")
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise RnnrecError(f"state store {self.path}: not a usable SQLite database ({exc})") from None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def model_key(self) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'model_key'").fetchone()
+        return None if row is None else str(row[0])
+
+    def reset_states(self, model_key: str) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM states")
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('model_key', ?)", (model_key,))
+            self._db.execute("COMMIT")
+
+    def states(self, users: Iterable[str]) -> dict[str, UserState]:
+        users = list(dict.fromkeys(users))
+        out: dict[str, UserState] = {}
+        for start in range(0, len(users), 500):  # SQLite's limit on bound parameters
+            chunk = users[start : start + 500]
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT user_id, state, last_ts, n_applied, version FROM states "
+                    f"WHERE user_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+            for user, blob, last_ts, n, version in rows:
+                out[user] = UserState(np.frombuffer(blob, dtype=np.float32).copy(), last_ts, n, version)
+        return out
+
+    def events_of(self, user: str) -> list[tuple[str, float | None, bool]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT item_id, ts, applied FROM events WHERE user_id = ? ORDER BY seq", (user,)
+            ).fetchall()
+        return [(item, ts, bool(applied)) for item, ts, applied in rows]
+
+    def users(self) -> Iterator[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT user_id FROM events ORDER BY user_id").fetchall()
+        for (user,) in rows:
+            yield user
+
+    def count_events(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def append(self, events: list[Event], applied: list[bool], states: dict[str, UserState],
+               expected: dict[str, int]) -> None:
+        if len(applied) != len(events):
+            raise ValueError("one applied flag per event")
+        versions = new_versions(events, expected)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # the write lock of the file: no other writer until COMMIT
+            try:
+                for user, want in expected.items():
+                    row = self._db.execute("SELECT version FROM states WHERE user_id = ?", (user,)).fetchone()
+                    if (0 if row is None else row[0]) != want:
+                        raise StateConflict(f"user {user!r}: state changed meanwhile (version {row[0] if row else 0}, "
+                                            f"read {want})")  # fmt: skip
+                self._db.executemany(
+                    "INSERT INTO events (user_id, item_id, ts, applied) VALUES (?, ?, ?, ?)",
+                    [(e.user_id, e.item_id, e.ts, int(ok)) for e, ok in zip(events, applied)],
+                )
+                self._put(states, versions)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def put_states(self, states: dict[str, UserState]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._put(states, {u: s.version for u, s in states.items()})
+            self._db.execute("COMMIT")
+
+    def _put(self, states: dict[str, UserState], versions: dict[str, int]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO states (user_id, state, last_ts, n_applied, version) VALUES (?, ?, ?, ?, ?)",
+            [(u, np.ascontiguousarray(s.state, dtype=np.float32).tobytes(), s.last_ts, s.n_applied, versions[u])
+             for u, s in states.items()],
+        )

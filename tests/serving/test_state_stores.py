@@ -1,0 +1,49 @@
+"""The state store contract, on SQLite and on a real redis-server: events and states are written
+together, versions count each user's logged events, and a state changed by someone else since it
+was read is a conflict that stores nothing. Data: generated events and state vectors."""
+
+import numpy as np
+import pytest
+
+from rnnrec.errors import ConfigError, RnnrecError
+from rnnrec.serving.state_store import Event, StateConflict, UserState, open_state_store
+
+
+def state(x: float) -> UserState:
+    return UserState(np.full(3, x, dtype=np.float32), None, 1)
+
+
+def test_append_versions_and_conflicts(open_store):
+    store = open_store()
+    assert store.model_key() is None and store.states(["a"]) == {} and store.count_events() == 0
+    store.reset_states("model-1")
+    store.append([Event("a", "i1", 1.0), Event("b", "i2", None), Event("a", "i3", 2.0)], [True, False, True],
+                 {"a": state(1.0), "b": state(2.0)}, {"a": 0, "b": 0})
+    got = store.states(["a", "b", "c"])
+    assert sorted(got) == ["a", "b"] and (got["a"].version, got["b"].version) == (2, 1)
+    np.testing.assert_array_equal(got["a"].state, np.full(3, 1.0, dtype=np.float32))
+    assert store.events_of("a") == [("i1", 1.0, True), ("i3", 2.0, True)]
+    assert store.events_of("b") == [("i2", None, False)]
+    assert list(store.users()) == ["a", "b"] and store.count_events() == 3
+
+    # Someone else moved "a" from version 2 to 3: a writer that read version 2 must not overwrite it.
+    store.append([Event("a", "i4")], [True], {"a": state(3.0)}, {"a": 2})
+    with pytest.raises(StateConflict, match="'a'"):
+        store.append([Event("a", "i5"), Event("b", "i6")], [True, True], {"a": state(9.0), "b": state(9.0)},
+                     {"a": 2, "b": 1})
+    assert store.count_events() == 4 and store.states(["b"])["b"].version == 1  # nothing of the batch stored
+    np.testing.assert_array_equal(store.states(["a"])["a"].state, np.full(3, 3.0, dtype=np.float32))
+
+    reopened = open_store()  # what is stored outlives the connection
+    assert reopened.model_key() == "model-1" and reopened.states(["a"])["a"].version == 3
+    reopened.reset_states("model-2")
+    assert reopened.states(["a", "b"]) == {} and reopened.count_events() == 4 and reopened.model_key() == "model-2"
+
+
+def test_bad_state_urls():
+    with pytest.raises(ConfigError, match="expected sqlite:///PATH"):
+        open_state_store("postgres://x")
+    with pytest.raises(ConfigError, match="does not exist"):
+        open_state_store("sqlite:///no/such/folder/state.db")
+    with pytest.raises(RnnrecError, match="cannot reach Redis"):
+        open_state_store("redis://127.0.0.1:1/0")

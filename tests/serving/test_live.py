@@ -67,3 +67,32 @@ def test_user_without_events_gets_popularity(model_dir, open_store):
     live = LiveRecommender.open(model_dir, open_store())
     batch = SequentialRecommender.load(model_dir)
     assert live.recommend("nobody", k=3) == batch.recommend(user="nobody", k=3, unknown="ignore")
+
+
+def test_a_failing_request_in_a_micro_batch_fails_alone(model_dir, open_store):
+    from rnnrec.errors import DataFormatError
+    from rnnrec.serving.live import _Request
+
+    live = LiveRecommender.open(model_dir, open_store())
+    live.apply([Event("late", "i1", 1.7e9)])
+    batch = [_Request([Event("x", "i1", 1.7e9), Event("x", "i2", 1.7e9 + 1)]),
+             _Request([Event("late", "i2", 1.6e9)]),  # older than this user's last event
+             _Request([Event("y", "zzz", 1.7e9)])]
+    with live._lock:
+        live._apply_requests(batch)
+    assert [r.done for r in batch] == [True, True, True]
+    assert (batch[0].result.accepted, batch[0].result.applied) == (2, 2)
+    assert isinstance(batch[1].error, DataFormatError) and batch[1].result is None
+    assert batch[2].result.unknown_items == ["zzz"]
+    assert [e[0] for e in live.store.events_of("x")] == ["i1", "i2"]
+    assert [e[0] for e in live.store.events_of("late")] == ["i1"]  # nothing of the failed request stored
+
+
+def test_concurrent_calls_are_all_applied(model_dir, open_store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    live = LiveRecommender.open(model_dir, open_store())
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda k: live.apply([Event(f"c{k % 5}", f"i{k % 6}")]), range(100)))
+    assert all((r.accepted, r.applied) == (1, 1) for r in results)
+    assert sum(live.state_of(f"c{u}").n_applied for u in range(5)) == 100

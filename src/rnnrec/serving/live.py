@@ -49,6 +49,14 @@ class ApplyResult:
     unknown_items: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Request:
+    events: list[Event]
+    done: bool = False
+    result: ApplyResult | None = None
+    error: Exception | None = None
+
+
 class LiveRecommender:
     def __init__(
         self, recommender: SequentialRecommender, store: StateStore, key: str, model_dir: str | Path | None = None
@@ -63,6 +71,8 @@ class LiveRecommender:
         # One lock around every use of the model and the states: each user's events are applied in
         # arrival order, and a reload never lets a request mix two models.
         self._lock = threading.Lock()
+        self._queue_lock = threading.Lock()  # guards _queue: requests waiting for the model
+        self._queue: list[_Request] = []
         if store.model_key() != key:
             with self._lock:
                 self._rebuild_states()
@@ -171,24 +181,61 @@ class LiveRecommender:
 
     # ------------------------------------------------------------------ API
     def apply(self, events: list[Event]) -> ApplyResult:
-        """Log ``events`` and advance their users' states, atomically; returns what was applied."""
+        """Log ``events`` and advance their users' states, atomically; returns what was applied.
+
+        Concurrent calls are micro-batched: whichever caller gets the model next applies every
+        request waiting by then in one pass (one model step per round of events, one transaction),
+        in arrival order. A request that fails (say, an event older than its user's last) fails
+        alone: the batch is then applied request by request.
+        """
         if not events:
             return ApplyResult()
+        mine = _Request(events)
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._lock:
+            if not mine.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._apply_requests(batch)
+        if mine.error is not None:
+            raise mine.error
+        assert mine.result is not None
+        return mine.result
+
+    def _apply_requests(self, batch: list["_Request"]) -> None:
+        """Apply queued requests together (the caller holds the lock); each gets its result or error."""
+        try:
+            applied = self._apply_locked([e for r in batch for e in r.events])
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].error, batch[0].done = exc, True
+                return
+            for r in batch:  # find the request(s) at fault; the others go through
+                self._apply_requests([r])
+            return
+        start = 0
+        for r in batch:
+            flags = applied[start : start + len(r.events)]
+            start += len(r.events)
+            unknown = list(dict.fromkeys(e.item_id for e, ok in zip(r.events, flags) if not ok))
+            r.result, r.done = ApplyResult(len(r.events), sum(flags), unknown), True
+
+    def _apply_locked(self, events: list[Event]) -> list[bool]:
+        """Read, advance, store (the caller holds the lock); retried when another process wrote first."""
         users = list(dict.fromkeys(e.user_id for e in events))
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            with self._lock:
-                states = self.store.states(users)
-                expected = {u: states[u].version if u in states else 0 for u in users}
-                states.update(self._start_states([u for u in users if u not in states]))
-                new, applied = self._advance({u: states[u] for u in users}, events)
-                try:
-                    self.store.append(events, applied, new, expected)
-                    break
-                except StateConflict:  # another server process got there first: read again
-                    if attempt == MAX_ATTEMPTS:
-                        raise
-        unknown = list(dict.fromkeys(e.item_id for e, ok in zip(events, applied) if not ok))
-        return ApplyResult(len(events), sum(applied), unknown)
+            states = self.store.states(users)
+            expected = {u: states[u].version if u in states else 0 for u in users}
+            states.update(self._start_states([u for u in users if u not in states]))
+            new, applied = self._advance({u: states[u] for u in users}, events)
+            try:
+                self.store.append(events, applied, new, expected)
+                return applied
+            except StateConflict:  # another server process got there first: read again
+                if attempt == MAX_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     def state_of(self, user: str) -> UserState:
         stored = self.store.states([user])

@@ -417,7 +417,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if _model_class(args.model) == "SessionGRU":
         raise RnnrecError(f"{args.model} is a session model; `rnnrec serve` serves sequence models (loo / time)")
-    live = LiveRecommender.open(args.model, open_state_store(args.state))
+    live = LiveRecommender.open(args.model, open_state_store(args.state), index=args.index)
     log = logging.getLogger(__name__)
 
     def reload_on_sighup(signum: int, frame: object) -> None:  # re-read the model folder, off the event loop
@@ -525,6 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--state", default="sqlite:///rnnrec-state.db",
                    help="event log + per-user states: sqlite:///PATH (default ./rnnrec-state.db) or "
                    "redis://HOST:PORT/DB (several server processes)")
+    v.add_argument("--index", choices=["exact", "hnsw", "auto"], default="exact",
+                   help="top-k search: exact (default), hnsw (approximate, faiss; its recall is in /health) or "
+                   "auto (hnsw from 100,000 items on)")
     v.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("demo", parents=[quiet], help="train on MovieLens latest-small and show recommendations")

@@ -99,3 +99,14 @@ def test_concurrent_calls_are_all_applied(model_dir, open_store):
         results = list(pool.map(lambda k: live.apply([Event(f"c{k % 5}", f"i{k % 6}")]), range(100)))
     assert all((r.accepted, r.applied) == (1, 1) for r in results)
     assert sum(live.state_of(f"c{u}").n_applied for u in range(5)) == 100
+
+
+def test_hnsw_index_serves_the_same_top_k(model_dir, open_store):
+    exact = LiveRecommender.open(model_dir, open_store())
+    approx = LiveRecommender.open(model_dir, open_store(), index="hnsw")
+    assert approx.index.kind == "hnsw" and approx.index.recall == 1.0  # 6 items: nothing to miss
+    approx.apply([Event("h", "i1", 1.7e9), Event("h", "i2", 1.7e9 + 60)])
+    got = approx.recommend("h", k=4, exclude_seen=True)
+    want = exact.recommend("h", k=4, exclude_seen=True)
+    assert [r.item_id for r in got] == [r.item_id for r in want]
+    np.testing.assert_allclose([r.score for r in got], [r.score for r in want], rtol=1e-4, atol=1e-5)

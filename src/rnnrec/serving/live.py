@@ -27,6 +27,7 @@ import torch
 
 from rnnrec.data.time_features import time_features
 from rnnrec.recommender import Recommendation, SequentialRecommender, check_request, top_k
+from rnnrec.serving.item_index import build_index
 from rnnrec.serving.state_store import Event, StateConflict, StateStore, UserState
 
 
@@ -59,7 +60,12 @@ class _Request:
 
 class LiveRecommender:
     def __init__(
-        self, recommender: SequentialRecommender, store: StateStore, key: str, model_dir: str | Path | None = None
+        self,
+        recommender: SequentialRecommender,
+        store: StateStore,
+        key: str,
+        model_dir: str | Path | None = None,
+        index: str = "exact",
     ) -> None:
         if recommender.model is None:
             raise ValueError("the recommender has no trained model")
@@ -73,13 +79,17 @@ class LiveRecommender:
         self._lock = threading.Lock()
         self._queue_lock = threading.Lock()  # guards _queue: requests waiting for the model
         self._queue: list[_Request] = []
+        self.index_kind = index
+        self._build_index()
         if store.model_key() != key:
             with self._lock:
                 self._rebuild_states()
 
     @classmethod
-    def open(cls, model_dir: str | Path, store: StateStore) -> "LiveRecommender":
-        return cls(SequentialRecommender.load(model_dir), store, artifact_key(model_dir), model_dir)
+    def open(cls, model_dir: str | Path, store: StateStore, index: str = "exact") -> "LiveRecommender":
+        """``index``: top-k search, "exact", "hnsw" (approximate, faiss) or "auto" (HNSW from
+        100,000 items on)."""
+        return cls(SequentialRecommender.load(model_dir), store, artifact_key(model_dir), model_dir, index)
 
     def reload(self, model_dir: str | Path | None = None) -> dict:
         """Swap in the model saved in ``model_dir`` (default: the folder served now, re-read). It is
@@ -92,6 +102,7 @@ class LiveRecommender:
         with self._lock:
             previous = self.key
             self.rec, self.model, self.key, self.model_dir = rec, rec.model.eval(), key, model_dir  # type: ignore[union-attr]
+            self._build_index()
             rebuilt = self._rebuild_states() if self.store.model_key() != key else 0
         return {"model_key": key, "previous_model_key": previous, "users_rebuilt": rebuilt}
 
@@ -259,19 +270,38 @@ class LiveRecommender:
 
     def _recommend(self, user: str, k: int, exclude_seen: bool, at: float | None) -> list[Recommendation]:
         s = self.state_of(user)
+        seen = self.seen_items(user) if exclude_seen else np.empty(0, dtype=np.int64)
+        if s.n_applied == 0:  # nothing to go on: the most popular items
+            scores = torch.from_numpy(self.rec.item_counts.astype(np.float32))[None].clone()
+            return top_k(scores, [seen], self.rec.items, k, exclude_seen)[0]
+        query = self._queries(s.state[None], [s.last_ts], [at])
+        scores, ids = self.index.search(query, k, [seen])
+        keep = ids[0] > 0
+        assert self.rec.items is not None
+        external = self.rec.items.to_external(ids[0][keep])
+        return [Recommendation(i, float(v)) for i, v in zip(external, scores[0][keep].tolist())]
+
+    def _queries(self, states: np.ndarray, last_ts: list[float | None], at: list[float | None]) -> np.ndarray:
+        """(B, S) states → (B, D) output vectors at the moments ``at`` (default: the last event)."""
+        with torch.no_grad():
+            time_q = None
+            if self.model.uses_time:
+                last = np.array([np.nan if t is None else t for t in last_ts])
+                when = np.array([lt if a is None else a for lt, a in zip(last, at)], dtype=np.float64)
+                time_q = torch.from_numpy(time_features(last, when, "at")).to(self.rec.device)
+            state = torch.from_numpy(np.ascontiguousarray(states)).to(self.rec.device)
+            return self.model.output_vectors(self.model.state_output(state), time_q).float().cpu().numpy()
+
+    def _build_index(self) -> None:
+        """The item index of the model served now; an approximate one is checked on the output
+        vectors of up to 256 training users (their states after their training histories)."""
         with torch.no_grad():
             weights, bias = self.model.output_layer()
-            if s.n_applied == 0:
-                scores = torch.from_numpy(self.rec.item_counts.astype(np.float32))[None].clone()
-            else:
-                time_q = None
-                if self.model.uses_time:
-                    when = s.last_ts if at is None else at
-                    time_q = torch.from_numpy(time_features(
-                        np.array([np.nan if s.last_ts is None else s.last_ts]),
-                        np.array([np.nan if when is None else when]), "at"))
-                    time_q = time_q.to(self.rec.device)
-                state = torch.from_numpy(s.state)[None].to(self.rec.device)
-                out = self.model.output_vectors(self.model.state_output(state), time_q)
-                scores = (out @ weights.T + bias).float().cpu()
-        return top_k(scores, [self.seen_items(user) if exclude_seen else np.empty(0, dtype=np.int64)], self.rec.items, k, exclude_seen)[0]
+        sample = None
+        if self.index_kind != "exact" and self.rec.users is not None and len(self.rec.users):
+            rng = np.random.default_rng(0)
+            users = list(rng.choice(self.rec.users.external, size=min(256, len(self.rec.users)), replace=False))
+            start = self._start_states(users)
+            sample = self._queries(np.stack([start[u].state for u in users]), [start[u].last_ts for u in users],
+                                   [None] * len(users))
+        self.index = build_index(weights, bias, self.index_kind, sample)

@@ -1,0 +1,96 @@
+"""Top-k item search for the server: exact by default, an approximate (HNSW) index as an option
+for large catalogues.
+
+A model scores item ``i`` as ``q · w_i + b_i``; appending the bias to each item vector and a 1 to
+each query makes that one inner product, which faiss's HNSW graph searches in roughly logarithmic
+time instead of scoring every item. Approximate search can miss items, so building the index also
+measures it: the share of the exact top-k it returns for sample queries (``recall``), reported by
+``/health``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rnnrec.errors import ConfigError
+
+INDEX_KINDS = ("exact", "hnsw", "auto")
+AUTO_THRESHOLD = 100_000  # items; "auto" uses HNSW from this catalogue size on
+
+
+class ExactIndex:
+    kind = "exact"
+    recall = 1.0
+
+    def __init__(self, weights: torch.Tensor, bias: torch.Tensor) -> None:
+        self.weights, self.bias = weights.float(), bias.float()  # (I+1, D), (I+1,); row 0 = padding
+
+    def scores(self, queries: torch.Tensor) -> torch.Tensor:
+        return queries.float() @ self.weights.T + self.bias
+
+    def search(self, queries: np.ndarray, k: int, exclude: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(B, D) queries → (B, k) scores and internal item IDs (best first; -1 where fewer)."""
+        scores = self.scores(torch.from_numpy(queries))
+        scores[:, 0] = float("-inf")
+        for row, items in enumerate(exclude):
+            if len(items):
+                scores[row, torch.from_numpy(np.asarray(items, dtype=np.int64))] = float("-inf")
+        top = torch.topk(scores, min(k, scores.shape[1] - 1), dim=1)
+        ids = top.indices.numpy().copy()
+        ids[~np.isfinite(top.values.numpy())] = -1
+        return top.values.numpy(), ids
+
+
+class HnswIndex:
+    kind = "hnsw"
+
+    def __init__(self, weights: torch.Tensor, bias: torch.Tensor, m: int = 32, ef_search: int = 128) -> None:
+        try:
+            import faiss
+        except ImportError as exc:
+            raise ConfigError("an approximate item index needs faiss: pip install 'rnnrec[ann]'") from exc
+        vectors = torch.cat([weights.float(), bias.float()[:, None]], dim=1)[1:].contiguous().numpy()
+        self.index = faiss.IndexHNSWFlat(vectors.shape[1], m, faiss.METRIC_INNER_PRODUCT)
+        self.index.hnsw.efConstruction = 2 * m
+        self.index.hnsw.efSearch = ef_search
+        self.index.add(vectors)
+        self.recall = float("nan")
+
+    def search(self, queries: np.ndarray, k: int, exclude: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        extra = max((len(e) for e in exclude), default=0)
+        fetch = min(k + extra, self.index.ntotal)
+        q = np.concatenate([queries.astype(np.float32), np.ones((len(queries), 1), np.float32)], axis=1)
+        self.index.hnsw.efSearch = max(self.index.hnsw.efSearch, fetch)
+        scores, rows = self.index.search(q, fetch)
+        ids = np.where(rows >= 0, rows + 1, -1)  # faiss rows skip the padding item
+        out_s, out_i = np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
+        for r in range(len(q)):
+            keep = (ids[r] >= 0) & ~np.isin(ids[r], exclude[r])
+            n = min(k, int(keep.sum()))
+            out_s[r, :n], out_i[r, :n] = scores[r][keep][:n], ids[r][keep][:n]
+        return out_s, out_i
+
+
+def build_index(weights: torch.Tensor, bias: torch.Tensor, kind: str = "exact",
+                sample_queries: np.ndarray | None = None, k: int = 20) -> ExactIndex | HnswIndex:
+    """The index ``kind`` asks for ("auto": HNSW from :data:`AUTO_THRESHOLD` items on); an
+    approximate one is measured against exact search on ``sample_queries``."""
+    if kind not in INDEX_KINDS:
+        raise ConfigError(f"item index must be one of {INDEX_KINDS}, got {kind!r}")
+    weights, bias = weights.detach().cpu(), bias.detach().cpu()
+    if kind == "exact" or (kind == "auto" and weights.shape[0] - 1 < AUTO_THRESHOLD):
+        return ExactIndex(weights, bias)
+    index = HnswIndex(weights, bias)
+    if sample_queries is not None and len(sample_queries):
+        index.recall = recall_against_exact(index, ExactIndex(weights, bias), sample_queries, k)
+    return index
+
+
+def recall_against_exact(approx: HnswIndex, exact: ExactIndex, queries: np.ndarray, k: int) -> float:
+    """Share of the exact top-``k`` that the approximate index also returns, over ``queries``."""
+    none = [np.empty(0, dtype=np.int64)] * len(queries)
+    _, want = exact.search(queries, k, none)
+    _, got = approx.search(queries, k, none)
+    hits = sum(len(np.intersect1d(w[w > 0], g[g > 0])) for w, g in zip(want, got))
+    return hits / max(1, int((want > 0).sum()))

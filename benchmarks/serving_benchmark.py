@@ -72,12 +72,12 @@ def train(n_items: int, folder: Path) -> Path:
 
 
 class Server:
-    def __init__(self, model: Path, state: Path) -> None:
+    def __init__(self, model: Path, state: Path, index: str = "exact") -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.proc = subprocess.Popen([sys.executable, "-m", "rnnrec.cli", "--quiet", "serve", str(model),
-                                      "--port", str(self.port), "--state", f"sqlite:///{state}"],
+                                      "--port", str(self.port), "--state", f"sqlite:///{state}", "--index", index],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--items", nargs="+", type=int, default=[25_000, 100_000])
     ap.add_argument("--clients", nargs="+", type=int, default=[1, 32])
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--index", nargs="+", default=["exact"], choices=["exact", "hnsw"],
+                    help="top-k search of the server (each one measured in turn)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "serving"))
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -158,28 +160,35 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for n_items in args.items:
         model = train(n_items, out / f"model-{n_items}")
-        state = out / f"state-{n_items}.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{state}{suffix}").unlink(missing_ok=True)
-        server = Server(model, state)
-        try:
-            for clients in args.clients:
-                for mix in ("stateful", "stateless"):
-                    r = {"items": n_items, **load(server, mix, clients, args.seconds, n_items)}
-                    rows.append(r)
-                    print(json.dumps(r), flush=True)
-        finally:
-            server.stop()
-    report = ["| items | clients | mix | p50 ms | p99 ms | samples/s | errors | other CPU |", "|---|---|---|---|---|---|---|---|"]
+        for index in args.index:
+            state = out / f"state-{n_items}.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{state}{suffix}").unlink(missing_ok=True)
+            server = Server(model, state, index)
+            health = json.loads(request(server.connect(), "GET", "/health")[1])
+            try:
+                for clients in args.clients:
+                    for mix in ("stateful", "stateless"):
+                        r = {"items": n_items, "index": index, "index_recall@20": health["index_recall@20"],
+                             **load(server, mix, clients, args.seconds, n_items)}
+                        rows.append(r)
+                        print(json.dumps(r), flush=True)
+            finally:
+                server.stop()
+    report = ["| items | index (recall@20) | clients | mix | p50 ms | p99 ms | samples/s | errors | other CPU |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        report.append(f"| {r['items']:,} | {r['clients']} | {r['mix']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-                      f"{r['samples_per_second']:.0f} | {r['errors']} | {r['other_cpu_share'] or 0:.0%} |")
+        report.append(f"| {r['items']:,} | {r['index']} ({r['index_recall@20']:.3f}) | {r['clients']} | {r['mix']} | "
+                      f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['samples_per_second']:.0f} | {r['errors']} | "
+                      f"{r['other_cpu_share'] or 0:.0%} |")
     for n_items in args.items:
-        for clients in args.clients:
-            pair = {r["mix"]: r for r in rows if r["items"] == n_items and r["clients"] == clients}
-            if len(pair) == 2:
-                report.append(f"\n{n_items:,} items, {clients} clients: stateless p50 / stateful p50 = "
-                              f"{pair['stateless']['p50_ms'] / pair['stateful']['p50_ms']:.1f}×")
+        for index in args.index:
+            for clients in args.clients:
+                pair = {r["mix"]: r for r in rows if (r["items"], r["index"], r["clients"]) == (n_items, index, clients)}
+                if len(pair) == 2:
+                    report.append(f"\n{n_items:,} items, {index}, {clients} clients: stateless / stateful = "
+                                  f"{pair['stateless']['p50_ms'] / pair['stateful']['p50_ms']:.1f}× (p50), "
+                                  f"{pair['stateless']['p99_ms'] / pair['stateful']['p99_ms']:.1f}× (p99)")
     text = f"# Serving benchmark\n\nMachine: {json.dumps(measure.machine_basics(REPO))}\n\n" + "\n".join(report) + "\n"
     (out / "results.json").write_text(json.dumps(rows, indent=2))
     (out / "report.md").write_text(text)

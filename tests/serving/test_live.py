@@ -110,3 +110,15 @@ def test_hnsw_index_serves_the_same_top_k(model_dir, open_store):
     want = exact.recommend("h", k=4, exclude_seen=True)
     assert [r.item_id for r in got] == [r.item_id for r in want]
     np.testing.assert_allclose([r.score for r in got], [r.score for r in want], rtol=1e-4, atol=1e-5)
+
+
+def test_seen_items_stay_excluded_event_after_event(model_dir, open_store):
+    live = LiveRecommender.open(model_dir, open_store())
+    seen: set[str] = set()
+    for k, item in enumerate(["i3", "i0", "i3", "no-such-item", "i5"]):
+        live.apply([Event("s", item, 1.7e9 + 60 * k)])
+        seen |= {item} - {"no-such-item"}
+        got = {r.item_id for r in live.recommend("s", k=6, exclude_seen=True)}
+        assert got == {f"i{j}" for j in range(6)} - seen
+    fresh = LiveRecommender.open(model_dir, live.store)  # no cache: read from the log
+    assert {r.item_id for r in fresh.recommend("s", k=6, exclude_seen=True)} == {"i1", "i2", "i4"}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,7 @@ def artifact_key(model_dir: str | Path) -> str:
     return digest.hexdigest()[:32]
 
 
+SEEN_CACHE_USERS = 100_000  # users whose seen items are kept in memory (least recently used dropped)
 MAX_ATTEMPTS = 20  # reads and recomputations of a batch when other processes keep changing its users' states
 
 
@@ -80,6 +81,7 @@ class LiveRecommender:
         self._queue_lock = threading.Lock()  # guards _queue: requests waiting for the model
         self._queue: list[_Request] = []
         self.index_kind = index
+        self._seen: OrderedDict[str, tuple[int, np.ndarray]] = OrderedDict()  # user → (state version, seen items)
         self._build_index()
         if store.model_key() != key:
             with self._lock:
@@ -102,6 +104,7 @@ class LiveRecommender:
         with self._lock:
             previous = self.key
             self.rec, self.model, self.key, self.model_dir = rec, rec.model.eval(), key, model_dir  # type: ignore[union-attr]
+            self._seen.clear()  # internal IDs belong to the previous model's item map
             self._build_index()
             rebuilt = self._rebuild_states() if self.store.model_key() != key else 0
         return {"model_key": key, "previous_model_key": previous, "users_rebuilt": rebuilt}
@@ -242,6 +245,7 @@ class LiveRecommender:
             new, applied = self._advance({u: states[u] for u in users}, events)
             try:
                 self.store.append(events, applied, new, expected)
+                self._extend_seen(events, applied, expected)
                 return applied
             except StateConflict:  # another server process got there first: read again
                 if attempt == MAX_ATTEMPTS:
@@ -252,14 +256,44 @@ class LiveRecommender:
         stored = self.store.states([user])
         return stored[user] if user in stored else self._start_states([user])[user]
 
-    def seen_items(self, user: str) -> np.ndarray:
-        """Internal IDs of the user's training history and applied logged events."""
+    def seen_items(self, user: str, version: int | None = None) -> np.ndarray:
+        """Internal IDs of the user's training history and applied logged events. With the
+        ``version`` of the user's state, a cached answer for that version is reused (events this
+        process applies extend it) instead of reading the user's whole log again."""
+        hit = self._seen.get(user)
+        if version is not None and hit is not None and hit[0] == version:
+            self._seen.move_to_end(user)
+            return hit[1]
         rec = self.rec
         assert rec.users is not None and rec.histories is not None and rec.items is not None
         seen = [rec.histories[rec.users.to_internal(user, "user")]] if user in rec.users else []
         logged = [item for item, _, ok in self.store.events_of(user) if ok]
         seen.append(rec.items.to_internal_many(logged) if logged else np.empty(0, dtype=np.int64))
-        return np.unique(np.concatenate(seen)) if seen else np.empty(0, dtype=np.int64)
+        out = np.unique(np.concatenate(seen))
+        if version is not None:
+            self._remember_seen(user, version, out)
+        return out
+
+    def _remember_seen(self, user: str, version: int, items: np.ndarray) -> None:
+        self._seen[user] = (version, items)
+        self._seen.move_to_end(user)
+        while len(self._seen) > SEEN_CACHE_USERS:
+            self._seen.popitem(last=False)
+
+    def _extend_seen(self, events: list[Event], applied: list[bool], expected: dict[str, int]) -> None:
+        """After ``events`` were stored: cached seen items at the version read become the new version's."""
+        assert self.rec.items is not None
+        added: dict[str, list[str]] = defaultdict(list)
+        for e, ok in zip(events, applied):
+            added[e.user_id].extend([e.item_id] if ok else [])
+        counts = defaultdict(int)
+        for e in events:
+            counts[e.user_id] += 1
+        for user, items in added.items():
+            hit = self._seen.get(user)
+            if hit is not None and hit[0] == expected[user]:
+                new = self.rec.items.to_internal_many(items) if items else np.empty(0, dtype=np.int64)
+                self._remember_seen(user, expected[user] + counts[user], np.union1d(hit[1], new))
 
     def recommend(self, user: str, k: int = 20, exclude_seen: bool = False, at: float | None = None) -> list[Recommendation]:
         """Top-``k`` from the user's current state; ``at`` (Unix seconds): when, for time-aware models
@@ -270,7 +304,7 @@ class LiveRecommender:
 
     def _recommend(self, user: str, k: int, exclude_seen: bool, at: float | None) -> list[Recommendation]:
         s = self.state_of(user)
-        seen = self.seen_items(user) if exclude_seen else np.empty(0, dtype=np.int64)
+        seen = self.seen_items(user, s.version) if exclude_seen else np.empty(0, dtype=np.int64)
         if s.n_applied == 0:  # nothing to go on: the most popular items
             scores = torch.from_numpy(self.rec.item_counts.astype(np.float32))[None].clone()
             return top_k(scores, [seen], self.rec.items, k, exclude_seen)[0]

@@ -125,6 +125,7 @@ def metric(server: Server, name: str) -> float:
         ("GET", "/v1/users/u/recommendations?k=0", None, 422, "greater than or equal to 1"),
         ("GET", "/v1/users/u/recommendations?k=100000", None, 422, "less than or equal to 1000"),
         ("GET", "/v1/items/nope/similar", None, 404, "unknown item ID 'nope'"),
+        ("GET", "/v1/users/nobody/recommendations", None, 404, "unknown user ID 'nobody'"),
         ("POST", "/v1/recommendations", {"history": ["i1"], "history_times": [1, 2]}, 422, "history_times has 2"),
         ("POST", "/v1/events", b"x" * (2 << 20), 413, "request body over"),
     ],

@@ -163,6 +163,9 @@ def create_app(live: LiveRecommender) -> FastAPI:
         exclude_seen: bool = True,
         at: float | None = Query(None, description="Unix seconds (time-aware models); default: the last event's time"),
     ) -> RecommendationsOut:
+        if not live.knows(user_id):
+            raise HTTPException(404, f"unknown user ID {user_id!r}: not in the training data and no event logged; "
+                                     "POST an event first, or POST /v1/recommendations with a history")
         recs = live.recommend(user_id, k=k, exclude_seen=exclude_seen, at=at)
         return RecommendationsOut(user_id=user_id, items=[Item(item_id=r.item_id, score=r.score) for r in recs])
 

@@ -252,6 +252,10 @@ class LiveRecommender:
                     raise
         raise AssertionError("unreachable")
 
+    def knows(self, user: str) -> bool:
+        """The model was trained on the user, or an event of theirs was logged."""
+        return (self.rec.users is not None and user in self.rec.users) or bool(self.store.states([user]))
+
     def state_of(self, user: str) -> UserState:
         stored = self.store.states([user])
         return stored[user] if user in stored else self._start_states([user])[user]

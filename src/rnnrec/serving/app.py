@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rnnrec import __version__
 from rnnrec.errors import RnnrecError
 from rnnrec.serving.live import LiveRecommender
-from rnnrec.serving.state_store import Event
+from rnnrec.serving.state_store import Event, StateConflict
 
 MAX_K = 1000
 MAX_BODY_BYTES = 1 << 20  # 1 MiB
@@ -93,6 +93,11 @@ class Metrics:
             self.buckets[route][slot] += 1
             self.sums[route] += seconds
 
+    def count_events(self, accepted: int, applied: int) -> None:
+        with self._lock:
+            self.events_accepted += accepted
+            self.events_applied += applied
+
     def text(self) -> str:
         with self._lock:
             lines = ["# HELP rnnrec_requests_total HTTP requests by route, method and status.",
@@ -133,6 +138,8 @@ def create_app(live: LiveRecommender) -> FastAPI:
 
     @app.exception_handler(RnnrecError)
     async def rnnrec_error(request: Request, exc: RnnrecError) -> JSONResponse:
+        if isinstance(exc, StateConflict):  # other processes kept winning: nothing stored, try again
+            return JSONResponse({"detail": f"{exc}; nothing was stored, retry"}, status_code=503)
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.get("/health")
@@ -152,8 +159,7 @@ def create_app(live: LiveRecommender) -> FastAPI:
             if e.timestamp is not None and not np.isfinite(e.timestamp):
                 raise HTTPException(422, f"events[{i}].timestamp must be a finite number of Unix seconds")
         result = live.apply([Event(e.user_id, e.item_id, e.timestamp) for e in events])
-        metrics.events_accepted += result.accepted
-        metrics.events_applied += result.applied
+        metrics.count_events(result.accepted, result.applied)
         return EventsOut(accepted=result.accepted, applied=result.applied, unknown_items=result.unknown_items)
 
     @app.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsOut)

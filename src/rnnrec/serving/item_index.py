@@ -55,7 +55,7 @@ class HnswIndex:
         self.index.hnsw.efConstruction = 2 * m
         self.index.hnsw.efSearch = ef_search
         self.index.add(vectors)
-        self.recall = float("nan")
+        self.recall: float | None = None  # measured by build_index when it has sample queries
 
     def search(self, queries: np.ndarray, k: int, exclude: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         extra = max((len(e) for e in exclude), default=0)

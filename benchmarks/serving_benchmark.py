@@ -9,13 +9,16 @@ Models: the default GRU (``model.name = gru4rec``, embedding 64, hidden 128) wit
 ``objective.max_len = 200`` so the stateless route reads 200 events, trained for one epoch
 (sampled softmax) on a *generated* log whose catalogue has exactly ``--items`` items: latency
 depends on the catalogue size and the model's shape, not on what the weights learned, and no
-shared dataset has 25k or 100k items. Each benchmark user first gets 200 events (one batch POST).
+shared dataset has 25k or 100k items. Each benchmark user first gets 200 events (one batch POST);
+the clock starts once every client's history is in.
 
 Request mixes, each for ``--seconds`` per client count, every client on its own keep-alive
 connection (threads; the client runs on the same 2 cores as the server, as a co-located caller
 would):
 - ``stateful``: ``POST /v1/events`` (one event), then ``GET /v1/users/{id}/recommendations?k=20``;
   one sample = the pair.
+- ``combined``: ``POST /v1/events?recommend=20``: the event and the top-20 from the state it led
+  to, in one request.
 - ``stateless``: ``POST /v1/recommendations`` with the user's last 200 items, k = 20.
 
 Reported: p50 / p99 latency per sample (ms), samples per second, and the share of the machine's
@@ -47,6 +50,7 @@ from rnnrec.recommender import SequentialRecommender
 
 REPO = Path(__file__).resolve().parent.parent
 HISTORY = 200
+MIXES = ("stateful", "combined", "stateless")
 
 
 def generated_log(n_items: int, n_users: int, seed: int = 0) -> pl.DataFrame:
@@ -112,21 +116,27 @@ def load(server: Server, mix: str, clients: int, seconds: float, n_items: int) -
     """``clients`` threads issue ``mix`` samples for ``seconds``; returns latency percentiles."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
-    stop = time.perf_counter() + seconds
+    ready = threading.Barrier(clients + 1)  # every history is in before the clock starts
+    stop = [0.0]
 
     def client(c: int) -> None:
         rng = np.random.default_rng(c)
         conn = server.connect()
-        user = f"bench{c}"
+        user = f"bench{c}-{mix}"
         history = list(rng.integers(0, n_items, HISTORY))
         request(conn, "POST", "/v1/events", {"events": [{"user_id": user, "item_id": f"i{i}"} for i in history]})
-        while time.perf_counter() < stop:
+        ready.wait()
+        ready.wait()
+        while time.perf_counter() < stop[0]:
             item = int(rng.integers(0, n_items))
             t0 = time.perf_counter()
             if mix == "stateful":
                 s1, _ = request(conn, "POST", "/v1/events", {"user_id": user, "item_id": f"i{item}"})
                 s2, _ = request(conn, "GET", f"/v1/users/{user}/recommendations?k=20")
                 ok = s1 == s2 == 200
+            elif mix == "combined":
+                s1, _ = request(conn, "POST", "/v1/events?recommend=20", {"user_id": user, "item_id": f"i{item}"})
+                ok = s1 == 200
             else:
                 history = history[1:] + [item]
                 s1, _ = request(conn, "POST", "/v1/recommendations", {"history": [f"i{i}" for i in history], "k": 20})
@@ -135,8 +145,18 @@ def load(server: Server, mix: str, clients: int, seconds: float, n_items: int) -
             errors[c] += not ok
 
     threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    ready.wait()
+
+    def timed() -> None:
+        stop[0] = time.perf_counter() + seconds
+        ready.wait()
+        for t in threads:
+            t.join()
+
     server_cpu0 = server.cpu_seconds()
-    _, machine = measure.measured_call(lambda: [t.start() for t in threads] + [t.join() for t in threads])
+    _, machine = measure.measured_call(timed)
     server_share = (server.cpu_seconds() - server_cpu0) / (machine["wall_seconds"] * (os.cpu_count() or 1))
     if machine["other_cpu_share"] is not None:  # the server is ours, not "other"
         machine["other_cpu_share"] = max(0.0, machine["other_cpu_share"] - server_share)
@@ -153,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--index", nargs="+", default=["exact"], choices=["exact", "hnsw"],
                     help="top-k search of the server (each one measured in turn)")
+    ap.add_argument("--mixes", nargs="+", default=list(MIXES), choices=list(MIXES))
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "serving"))
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -168,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             health = json.loads(request(server.connect(), "GET", "/health")[1])
             try:
                 for clients in args.clients:
-                    for mix in ("stateful", "stateless"):
+                    for mix in args.mixes:
                         r = {"items": n_items, "index": index, "index_recall@20": health["index_recall@20"],
                              **load(server, mix, clients, args.seconds, n_items)}
                         rows.append(r)
@@ -184,11 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     for n_items in args.items:
         for index in args.index:
             for clients in args.clients:
-                pair = {r["mix"]: r for r in rows if (r["items"], r["index"], r["clients"]) == (n_items, index, clients)}
-                if len(pair) == 2:
-                    report.append(f"\n{n_items:,} items, {index}, {clients} clients: stateless / stateful = "
-                                  f"{pair['stateless']['p50_ms'] / pair['stateful']['p50_ms']:.1f}× (p50), "
-                                  f"{pair['stateless']['p99_ms'] / pair['stateful']['p99_ms']:.1f}× (p99)")
+                by_mix = {r["mix"]: r for r in rows if (r["items"], r["index"], r["clients"]) == (n_items, index, clients)}
+                for mix in ("stateful", "combined"):
+                    if mix in by_mix and "stateless" in by_mix:
+                        report.append(f"\n{n_items:,} items, {index}, {clients} clients: stateless / {mix} = "
+                                      f"{by_mix['stateless']['p50_ms'] / by_mix[mix]['p50_ms']:.1f}× (p50), "
+                                      f"{by_mix['stateless']['p99_ms'] / by_mix[mix]['p99_ms']:.1f}× (p99)")
     text = f"# Serving benchmark\n\nMachine: {json.dumps(measure.machine_basics(REPO))}\n\n" + "\n".join(report) + "\n"
     (out / "results.json").write_text(json.dumps(rows, indent=2))
     (out / "report.md").write_text(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import signal
@@ -409,6 +410,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import torch
     import uvicorn
 
     from rnnrec.serving.app import create_app
@@ -417,6 +419,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if _model_class(args.model) == "SessionGRU":
         raise RnnrecError(f"{args.model} is a session model; `rnnrec serve` serves sequence models (loo / time)")
+    if args.threads < 1:
+        raise RnnrecError(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     live = LiveRecommender.open(args.model, open_state_store(args.state), index=args.index)
     log = logging.getLogger(__name__)
 
@@ -430,9 +435,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         threading.Thread(target=run, name="reload", daemon=True).start()
 
     signal.signal(signal.SIGHUP, reload_on_sighup)
-    log.info("serving %s (state %s) on http://%s:%d (docs at /docs)",
-                                     args.model, args.state, args.host, args.port)
-    uvicorn.run(create_app(live), host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    log.info("serving %s (state %s) on http://%s:%d (docs at /docs)", args.model, args.state, args.host, args.port)
+    app = create_app(live)
+    gc.collect()
+    gc.freeze()  # the model, the ID maps and the framework stay put: full collections skip them (no long pauses)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
     return 0
 
 
@@ -528,6 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--index", choices=["exact", "hnsw", "auto"], default="exact",
                    help="top-k search: exact (default), hnsw (approximate, faiss; its recall is in /health) or "
                    "auto (hnsw from 100,000 items on)")
+    v.add_argument("--threads", type=int, default=1,
+                   help="torch threads for the model (default 1: requests are batched, and more threads mostly "
+                   "spin against the HTTP handling for the same cores)")
     v.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("demo", parents=[quiet], help="train on MovieLens latest-small and show recommendations")

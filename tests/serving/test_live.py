@@ -122,3 +122,72 @@ def test_seen_items_stay_excluded_event_after_event(model_dir, open_store):
         assert got == {f"i{j}" for j in range(6)} - seen
     fresh = LiveRecommender.open(model_dir, live.store)  # no cache: read from the log
     assert {r.item_id for r in fresh.recommend("s", k=6, exclude_seen=True)} == {"i1", "i2", "i4"}
+
+
+def test_a_batch_applies_its_events_before_its_recommendations(model_dir, open_store, tmp_path):
+    """One run_batch: every event list in arrival order, then every recommendation request from the
+    states the events reached (asked before or after them); each job gets its own result or error."""
+    from rnnrec.serving.live import RecommendRequest, UnknownUser
+
+    live = LiveRecommender.open(model_dir, open_store())
+    single = LiveRecommender.open(model_dir, SqliteStateStore(tmp_path / "single.db"))  # one call at a time
+    jobs = [RecommendRequest("p", k=3, exclude_seen=False),
+            [Event("p", "i1", 1.7e9), Event("q", "i4", 1.7e9)],
+            RecommendRequest("q", k=6, exclude_seen=True),
+            [Event("p", "i2", 1.7e9 + 60)],
+            RecommendRequest("nobody", k=2),  # no state at all: UnknownUser for the HTTP API
+            RecommendRequest("nobody", k=2, unknown_user="popular")]
+    out = live.run_batch(jobs)
+    for events in (jobs[1], jobs[3]):
+        single.apply(events)
+    assert (out[1].accepted, out[1].applied, out[3].applied) == (2, 2, 1)
+    assert_same(out[0], single.recommend("p", k=3))  # after both of p's events
+    assert_same(out[2], single.recommend("q", k=6, exclude_seen=True))
+    assert len(out[0]) == 3 and "i4" not in [r.item_id for r in out[2]]
+    assert isinstance(out[4], UnknownUser) and "'nobody'" in str(out[4])
+    assert out[5] == single.recommend("nobody", k=2)  # popularity
+    assert live.store.events_of("p") == [("i1", 1.7e9, True), ("i2", 1.7e9 + 60, True)]
+
+
+def assert_same(got: list, want: list) -> None:
+    """Same items in the same order; scores equal up to float rounding (a batched product sums in
+    another order)."""
+    assert [r.item_id for r in got] == [r.item_id for r in want]
+    np.testing.assert_allclose([r.score for r in got], [r.score for r in want], rtol=1e-5, atol=1e-6)
+
+
+def test_insert_sorted_adds_only_new_ids():
+    from rnnrec.serving.live import _insert_sorted
+
+    np.testing.assert_array_equal(_insert_sorted(np.array([1, 4, 9]), [4, 0, 10, 5, 5]), [0, 1, 4, 5, 9, 10])
+    np.testing.assert_array_equal(_insert_sorted(np.array([], dtype=np.int64), [3, 1]), [1, 3])
+    np.testing.assert_array_equal(_insert_sorted(np.array([2, 3]), []), [2, 3])
+
+
+def test_a_process_follows_a_model_another_process_reloaded(tmp_path):
+    """Two live recommenders on one store (two server processes): when one reloads a new model into
+    the folder both serve, the other loads it too before its next write, instead of storing a state
+    of the previous model; a model from a folder it does not serve is a ModelChanged error."""
+    from tiny_models import train_tiny
+
+    from rnnrec.serving.state_store import ModelChanged
+
+    folder = train_tiny("gru4rec", tmp_path / "a")
+    path = tmp_path / "state.db"
+    first, second = (LiveRecommender.open(folder, SqliteStateStore(path)) for _ in range(2))
+    first.apply([Event("f", "i1", 1.7e9)])
+    newer = train_tiny("time_decay", tmp_path / "a")  # the folder now holds another model
+    first.reload()
+    assert first.key == artifact_key(newer) != second.key
+    second.apply([Event("f", "i2", 1.7e9 + 60)])
+    assert second.key == first.key
+    np.testing.assert_allclose(second.state_of("f").state, first.state_of("f").state)
+    reference = LiveRecommender.open(newer, SqliteStateStore(tmp_path / "reference.db"))
+    reference.apply([Event("f", "i1", 1.7e9), Event("f", "i2", 1.7e9 + 60)])
+    np.testing.assert_allclose(second.state_of("f").state, reference.state_of("f").state, rtol=1e-5, atol=1e-6)
+
+    elsewhere = train_tiny("time_gated", tmp_path / "b")
+    first.reload(elsewhere)
+    with pytest.raises(ModelChanged, match="another model"):
+        second.apply([Event("f", "i3", 1.7e9 + 120)])
+    assert [e[0] for e in second.store.events_of("f")] == ["i1", "i2"]  # nothing stored

@@ -106,6 +106,24 @@ def test_events_then_recommendations_match_the_batch_model(server, time_decay_mo
     assert metric(server, 'rnnrec_requests_total{route="/v1/events",method="POST",status="200"}') == posted_before + 3
 
 
+def test_an_event_and_its_recommendations_in_one_request(server):
+    """POST /v1/events?recommend=K answers with each user's top-K from the state the events reached:
+    the same as asking afterwards, in one round trip."""
+    status, body = server.call("POST", "/v1/events?recommend=3", {"events": [
+        {"user_id": "one-trip", "item_id": "i2", "timestamp": 1.7e9},
+        {"user_id": "one-trip-b", "item_id": "i4", "timestamp": 1.7e9},
+        {"user_id": "one-trip", "item_id": "i3", "timestamp": 1.7e9 + 60}]})
+    assert status == 200 and (body["accepted"], body["applied"]) == (3, 3)
+    assert sorted(body["recommendations"]) == ["one-trip", "one-trip-b"]
+    for user, items in body["recommendations"].items():  # a batched product: equal up to float rounding
+        later = server.call("GET", f"/v1/users/{user}/recommendations?k=3")[1]["items"]
+        assert [x["item_id"] for x in later] == [x["item_id"] for x in items]
+        assert [x["score"] for x in later] == pytest.approx([x["score"] for x in items], rel=1e-5, abs=1e-6)
+    assert {"i2", "i3"}.isdisjoint(x["item_id"] for x in body["recommendations"]["one-trip"])
+    status, body = server.call("POST", "/v1/events?recommend=-1", {"user_id": "one-trip", "item_id": "i1"})
+    assert status == 422 and "recommend" in json.dumps(body)
+
+
 def metric(server: Server, name: str) -> float:
     """A sample's value from GET /metrics (Prometheus text), 0 when absent."""
     status, text = server.call("GET", "/metrics")

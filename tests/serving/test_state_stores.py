@@ -47,3 +47,14 @@ def test_bad_state_urls():
         open_state_store("sqlite:///no/such/folder/state.db")
     with pytest.raises(RnnrecError, match="cannot reach Redis"):
         open_state_store("redis://127.0.0.1:1/0")
+
+
+def test_append_refuses_states_of_another_model(open_store):
+    from rnnrec.serving.state_store import ModelChanged
+
+    store = open_store()
+    store.reset_states("model-2")
+    store.append([Event("a", "i1")], [True], {"a": state(1.0)}, {"a": 0}, model_key="model-2")
+    with pytest.raises(ModelChanged, match="model-2, not model-1"):
+        store.append([Event("a", "i2")], [True], {"a": state(5.0)}, {"a": 1}, model_key="model-1")
+    assert store.count_events() == 1 and store.states(["a"])["a"].version == 1

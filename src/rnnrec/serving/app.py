@@ -1,6 +1,7 @@
 """The HTTP API of ``rnnrec serve``: events in, recommendations out, states kept per user.
 
     POST /v1/events                          one event or {"events": [...]}; logged, states advanced
+                                             (?recommend=K: each user's top-K from the new state too)
     GET  /v1/users/{id}/recommendations      top-k from the user's stored state (?k=&exclude_seen=&at=)
     POST /v1/recommendations                 stateless: top-k for a history given in the body
     GET  /v1/items/{id}/similar              nearest items by the model's item vectors (cosine)
@@ -15,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
+from contextlib import asynccontextmanager
 
 import numpy as np
 import torch
@@ -24,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rnnrec import __version__
 from rnnrec.errors import RnnrecError
-from rnnrec.serving.live import LiveRecommender
+from rnnrec.serving.live import LiveRecommender, RecommendRequest, UnknownUser
+from rnnrec.serving.model_worker import ModelWorker
 from rnnrec.serving.state_store import Event, StateConflict
 
 MAX_K = 1000
@@ -45,20 +48,22 @@ class EventBatch(BaseModel):
     events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS_PER_REQUEST)
 
 
+class Item(BaseModel):
+    item_id: str
+    score: float
+
+
 class EventsOut(BaseModel):
     accepted: int
     applied: int
     unknown_items: list[str] = Field(description="items the model does not know: logged, state not moved")
+    recommendations: dict[str, list[Item]] | None = Field(
+        default=None, description="with ?recommend=K: each user's top-K from the state these events reached")
 
 
 class ReloadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str | None = Field(default=None, description="model folder; default: the folder served now, re-read")
-
-
-class Item(BaseModel):
-    item_id: str
-    score: float
 
 
 class RecommendationsOut(BaseModel):
@@ -118,28 +123,69 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
+class LimitsAndMetrics:
+    """ASGI middleware: refuses bodies over :data:`MAX_BODY_BYTES` and times every request (plain
+    ASGI, so it adds microseconds, not a task and a stream per request)."""
+
+    def __init__(self, app, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+
+        async def send_and_note(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+                await _discard_body(receive)  # so that the client, still sending, reads the answer
+                response = JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+                await response(scope, receive, send_and_note)
+            else:
+                await self.app(scope, receive, send_and_note)
+        finally:
+            route = scope.get("route")
+            self.metrics.observe(getattr(route, "path", "unmatched"), scope["method"], status,
+                                 time.perf_counter() - start)
+
+
+async def _discard_body(receive, limit: int = 64 * MAX_BODY_BYTES) -> None:
+    """Read and drop a refused request's body (up to ``limit`` bytes; past that the connection is
+    simply closed)."""
+    read = 0
+    while read <= limit:
+        message = await receive()
+        read += len(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+
+
 def create_app(live: LiveRecommender) -> FastAPI:
-    app = FastAPI(title="rnnrec", version=__version__,
+    worker = ModelWorker(live)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        worker.close()
+
+    app = FastAPI(title="rnnrec", version=__version__, lifespan=lifespan,
                   description="Next-item recommendations from recurrent states updated per event.")
     metrics = Metrics()
-
-    @app.middleware("http")
-    async def limits_and_metrics(request: Request, call_next):
-        start = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            response = JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
-        else:
-            response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        metrics.observe(name, request.method, response.status_code, time.perf_counter() - start)
-        return response
+    app.add_middleware(LimitsAndMetrics, metrics=metrics)
 
     @app.exception_handler(RnnrecError)
     async def rnnrec_error(request: Request, exc: RnnrecError) -> JSONResponse:
         if isinstance(exc, StateConflict):  # other processes kept winning: nothing stored, try again
             return JSONResponse({"detail": f"{exc}; nothing was stored, retry"}, status_code=503)
+        if isinstance(exc, UnknownUser):
+            return JSONResponse({"detail": str(exc)}, status_code=404)
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.get("/health")
@@ -151,28 +197,35 @@ def create_app(live: LiveRecommender) -> FastAPI:
     def metrics_text() -> str:
         return metrics.text()
 
-    @app.post("/v1/events", response_model=EventsOut)
-    def post_events(body: EventBatch | EventIn) -> EventsOut:
+    @app.post("/v1/events", response_model=EventsOut, response_model_exclude_none=True)
+    async def post_events(
+        body: EventBatch | EventIn,
+        recommend: int = Query(0, ge=0, le=MAX_K, description="also return each user's top-k after these events "
+                                                              "(one round trip instead of two; 0: none)"),
+        exclude_seen: bool = Query(True, description="with recommend: leave out items the user has interacted with"),
+    ) -> EventsOut:
         """Log events and advance each user's state by one step per event (in order)."""
         events = body.events if isinstance(body, EventBatch) else [body]
         for i, e in enumerate(events):
             if e.timestamp is not None and not np.isfinite(e.timestamp):
                 raise HTTPException(422, f"events[{i}].timestamp must be a finite number of Unix seconds")
-        result = live.apply([Event(e.user_id, e.item_id, e.timestamp) for e in events])
+        logged = [Event(e.user_id, e.item_id, e.timestamp) for e in events]
+        users = list(dict.fromkeys(e.user_id for e in logged)) if recommend else []
+        result, *recs = await worker.run([logged, *[RecommendRequest(u, recommend, exclude_seen, unknown_user="popular")
+                                                    for u in users]])
         metrics.count_events(result.accepted, result.applied)
-        return EventsOut(accepted=result.accepted, applied=result.applied, unknown_items=result.unknown_items)
+        return EventsOut(accepted=result.accepted, applied=result.applied, unknown_items=result.unknown_items,
+                         recommendations={u: [Item(item_id=r.item_id, score=r.score) for r in items]
+                                          for u, items in zip(users, recs)} if recommend else None)
 
     @app.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsOut)
-    def user_recommendations(
+    async def user_recommendations(
         user_id: str,
         k: int = Query(20, ge=1, le=MAX_K),
         exclude_seen: bool = True,
         at: float | None = Query(None, description="Unix seconds (time-aware models); default: the last event's time"),
     ) -> RecommendationsOut:
-        if not live.knows(user_id):
-            raise HTTPException(404, f"unknown user ID {user_id!r}: not in the training data and no event logged; "
-                                     "POST an event first, or POST /v1/recommendations with a history")
-        recs = live.recommend(user_id, k=k, exclude_seen=exclude_seen, at=at)
+        recs = await worker.recommend(RecommendRequest(user_id, k, exclude_seen, at))  # unknown user: 404
         return RecommendationsOut(user_id=user_id, items=[Item(item_id=r.item_id, score=r.score) for r in recs])
 
     @app.post("/v1/recommendations", response_model=RecommendationsOut)
@@ -206,3 +259,4 @@ def create_app(live: LiveRecommender) -> FastAPI:
         return live.reload(None if body is None else body.model)  # a folder that fails to load: 422
 
     return app
+

@@ -26,9 +26,10 @@ import numpy as np
 import torch
 
 from rnnrec.data.time_features import time_features
+from rnnrec.errors import RnnrecError
 from rnnrec.recommender import Recommendation, SequentialRecommender, check_request, top_k
 from rnnrec.serving.item_index import build_index
-from rnnrec.serving.state_store import Event, StateConflict, StateStore, UserState
+from rnnrec.serving.state_store import Event, ModelChanged, StateConflict, StateStore, UserState, new_versions
 
 
 def artifact_key(model_dir: str | Path) -> str:
@@ -41,6 +42,7 @@ def artifact_key(model_dir: str | Path) -> str:
 
 
 SEEN_CACHE_USERS = 100_000  # users whose seen items are kept in memory (least recently used dropped)
+START_CACHE_USERS = 10_000  # trained users whose state after their training history is kept in memory
 MAX_ATTEMPTS = 20  # reads and recomputations of a batch when other processes keep changing its users' states
 
 
@@ -49,6 +51,30 @@ class ApplyResult:
     accepted: int = 0
     applied: int = 0
     unknown_items: list[str] = field(default_factory=list)
+
+
+def _insert_sorted(sorted_ids: np.ndarray, new: np.ndarray | list) -> np.ndarray:
+    """``sorted_ids`` (sorted, unique) with ``new`` added: a few insertions into a long array, not a
+    re-sort of all of it."""
+    new = np.unique(np.asarray(new, dtype=np.int64))
+    if not len(sorted_ids) or not len(new):
+        return new if not len(sorted_ids) else sorted_ids
+    at = np.searchsorted(sorted_ids, new)
+    present = (at < len(sorted_ids)) & (sorted_ids[np.minimum(at, len(sorted_ids) - 1)] == new)
+    return np.insert(sorted_ids, at[~present], new[~present])
+
+
+class UnknownUser(RnnrecError):
+    """Recommendations were asked for a user neither trained on nor with a logged event."""
+
+
+@dataclass
+class RecommendRequest:
+    user: str
+    k: int = 20
+    exclude_seen: bool = True
+    at: float | None = None  # Unix seconds (time-aware models); None: the last event's time
+    unknown_user: str = "error"  # a user with no state at all: "error" (UnknownUser) or "popular"
 
 
 @dataclass
@@ -82,6 +108,7 @@ class LiveRecommender:
         self._queue: list[_Request] = []
         self.index_kind = index
         self._seen: OrderedDict[str, tuple[int, np.ndarray]] = OrderedDict()  # user → (state version, seen items)
+        self._starts: OrderedDict[str, UserState] = OrderedDict()  # trained user → state after the training history
         self._build_index()
         if store.model_key() != key:
             with self._lock:
@@ -103,29 +130,56 @@ class LiveRecommender:
         rec, key = SequentialRecommender.load(model_dir), artifact_key(model_dir)
         with self._lock:
             previous = self.key
-            self.rec, self.model, self.key, self.model_dir = rec, rec.model.eval(), key, model_dir  # type: ignore[union-attr]
-            self._seen.clear()  # internal IDs belong to the previous model's item map
-            self._build_index()
+            self._swap(rec, key, model_dir)
             rebuilt = self._rebuild_states() if self.store.model_key() != key else 0
         return {"model_key": key, "previous_model_key": previous, "users_rebuilt": rebuilt}
 
+    def _swap(self, rec: SequentialRecommender, key: str, model_dir: str | Path) -> None:
+        """Serve ``rec`` from now on (the caller holds the lock)."""
+        self.rec, self.model, self.key, self.model_dir = rec, rec.model.eval(), key, model_dir  # type: ignore[union-attr]
+        self._seen.clear()  # internal IDs belong to the previous model's item map
+        self._starts.clear()  # states of the previous model
+        self._build_index()
+
+    def _check_stored_model(self) -> None:
+        """Another process sharing the store may have reloaded a newer model (its states are stored
+        now): follow it if this process's folder holds that model, else raise :class:`ModelChanged`
+        (the caller holds the lock)."""
+        stored = self.store.model_key()
+        if stored == self.key:
+            return
+        if self.model_dir is not None and artifact_key(self.model_dir) == stored:
+            self._swap(SequentialRecommender.load(self.model_dir), stored, self.model_dir)
+            return
+        raise ModelChanged(f"the stored states belong to model {stored}, this process serves {self.key}: another "
+                           "process sharing the state store loaded another model; reload this one too")
+
     # ------------------------------------------------------------------ states
     def _start_states(self, users: list[str]) -> dict[str, UserState]:
-        """States before any logged event: after the training history for known users, else initial."""
+        """States before any logged event: after the training history for known users (kept for the
+        next call), else initial."""
+        if not users:
+            return {}
         rec = self.rec
         assert rec.users is not None and rec.histories is not None and rec.items is not None
-        out: dict[str, UserState] = {}
-        known = [u for u in users if u in rec.users]
-        if known:
-            rows = [rec.users.to_internal(u, "user") for u in known]
+        todo = [u for u in dict.fromkeys(users) if u in rec.users and u not in self._starts]
+        if todo:
+            rows = [rec.users.to_internal(u, "user") for u in todo]
             seqs = [rec.histories[r] for r in rows]
             stored = rec.histories.times
             times = [None if stored is None else stored[rec.histories.offsets[r] : rec.histories.offsets[r + 1]]
                      for r in rows]
-            states = self._encode_histories(seqs, times)
-            for u, s, seq, t in zip(known, states, seqs, times):
+            for u, s, seq, t in zip(todo, self._encode_histories(seqs, times), seqs, times):
                 last_ts = None if t is None or not len(t) or np.isnan(t[-1]) else float(t[-1])
-                out[u] = UserState(s, last_ts, len(seq))
+                self._starts[u] = UserState(s, last_ts, len(seq))
+        out: dict[str, UserState] = {}
+        for u in users:
+            hit = self._starts.get(u)
+            if hit is not None:
+                self._starts.move_to_end(u)
+                out[u] = UserState(hit.state, hit.last_ts, hit.n_applied)
+        while len(self._starts) > START_CACHE_USERS:
+            self._starts.popitem(last=False)
         initial = self.model.initial_state(1)[0].detach().cpu().numpy().astype(np.float32)
         for u in users:
             out.setdefault(u, UserState(initial.copy(), None, 0))
@@ -217,16 +271,17 @@ class LiveRecommender:
         assert mine.result is not None
         return mine.result
 
-    def _apply_requests(self, batch: list["_Request"]) -> None:
-        """Apply queued requests together (the caller holds the lock); each gets its result or error."""
+    def _apply_requests(self, batch: list["_Request"], stored: dict[str, UserState] | None = None) -> None:
+        """Apply queued requests together (the caller holds the lock); each gets its result or error.
+        ``stored`` collects the states written."""
         try:
-            applied = self._apply_locked([e for r in batch for e in r.events])
+            applied = self._apply_locked([e for r in batch for e in r.events], stored)
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].error, batch[0].done = exc, True
                 return
             for r in batch:  # find the request(s) at fault; the others go through
-                self._apply_requests([r])
+                self._apply_requests([r], stored)
             return
         start = 0
         for r in batch:
@@ -235,8 +290,9 @@ class LiveRecommender:
             unknown = list(dict.fromkeys(e.item_id for e, ok in zip(r.events, flags) if not ok))
             r.result, r.done = ApplyResult(len(r.events), sum(flags), unknown), True
 
-    def _apply_locked(self, events: list[Event]) -> list[bool]:
-        """Read, advance, store (the caller holds the lock); retried when another process wrote first."""
+    def _apply_locked(self, events: list[Event], stored: dict[str, UserState] | None = None) -> list[bool]:
+        """Read, advance, store (the caller holds the lock); retried when another process wrote first.
+        ``stored`` collects the states written, with their new versions."""
         users = list(dict.fromkeys(e.user_id for e in events))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             states = self.store.states(users)
@@ -244,13 +300,18 @@ class LiveRecommender:
             states.update(self._start_states([u for u in users if u not in states]))
             new, applied = self._advance({u: states[u] for u in users}, events)
             try:
-                self.store.append(events, applied, new, expected)
+                self.store.append(events, applied, new, expected, model_key=self.key)
                 self._extend_seen(events, applied, expected)
+                if stored is not None:
+                    for user, version in new_versions(events, expected).items():
+                        stored[user] = UserState(new[user].state, new[user].last_ts, new[user].n_applied, version)
                 return applied
+            except ModelChanged:  # another process reloaded: follow it (or raise), then read again
+                self._check_stored_model()
             except StateConflict:  # another server process got there first: read again
                 if attempt == MAX_ATTEMPTS:
                     raise
-        raise AssertionError("unreachable")
+        raise StateConflict(f"the stored model kept changing over {MAX_ATTEMPTS} attempts")
 
     def knows(self, user: str) -> bool:
         """The model was trained on the user, or an event of theirs was logged."""
@@ -296,28 +357,104 @@ class LiveRecommender:
         for user, items in added.items():
             hit = self._seen.get(user)
             if hit is not None and hit[0] == expected[user]:
-                new = self.rec.items.to_internal_many(items) if items else np.empty(0, dtype=np.int64)
-                self._remember_seen(user, expected[user] + counts[user], np.union1d(hit[1], new))
+                new = self.rec.items.to_internal_many(items) if items else []
+                self._remember_seen(user, expected[user] + counts[user], _insert_sorted(hit[1], new))
 
     def recommend(self, user: str, k: int = 20, exclude_seen: bool = False, at: float | None = None) -> list[Recommendation]:
         """Top-``k`` from the user's current state; ``at`` (Unix seconds): when, for time-aware models
         (default: the last event's time). A user with no event at all gets the most popular items."""
         check_request("raise", k)
-        with self._lock:
-            return self._recommend(user, k, exclude_seen, at)
+        out = self.run_batch([RecommendRequest(user, k, exclude_seen, at, unknown_user="popular")])[0]
+        if isinstance(out, Exception):
+            raise out
+        return out  # type: ignore[return-value]
 
-    def _recommend(self, user: str, k: int, exclude_seen: bool, at: float | None) -> list[Recommendation]:
-        s = self.state_of(user)
-        seen = self.seen_items(user, s.version) if exclude_seen else np.empty(0, dtype=np.int64)
-        if s.n_applied == 0:  # nothing to go on: the most popular items
-            scores = torch.from_numpy(self.rec.item_counts.astype(np.float32))[None].clone()
-            return top_k(scores, [seen], self.rec.items, k, exclude_seen)[0]
-        query = self._queries(s.state[None], [s.last_ts], [at])
-        scores, ids = self.index.search(query, k, [seen])
-        keep = ids[0] > 0
-        assert self.rec.items is not None
-        external = self.rec.items.to_external(ids[0][keep])
-        return [Recommendation(i, float(v)) for i, v in zip(external, scores[0][keep].tolist())]
+    def run_batch(self, jobs: list[list[Event] | RecommendRequest],
+                  wait: bool = True) -> list[ApplyResult | list[Recommendation] | Exception] | None:
+        """Serve queued work under one hold of the model: every event list in one pass (:meth:`apply`'s
+        micro-batch, in arrival order), then every recommendation request in one batched search.
+        Returns each job's result, or the exception that job alone raised; with ``wait=False``, None
+        at once if the model is busy (a reload, say).
+
+        Recommendations come after the batch's events even when asked first: the jobs of a batch
+        are all in flight at once, none answered, so either order is one the callers could see.
+        """
+        if not self._lock.acquire(blocking=wait):
+            return None
+        try:
+            try:
+                self._check_stored_model()
+            except ModelChanged as exc:
+                return [exc] * len(jobs)
+            applies = [i for i, job in enumerate(jobs) if not isinstance(job, RecommendRequest)]
+            asks = [i for i, job in enumerate(jobs) if isinstance(job, RecommendRequest)]
+            out: list = [None] * len(jobs)
+            requests = [_Request(jobs[i]) for i in applies]  # type: ignore[arg-type]
+            stored: dict[str, UserState] = {}  # what the events just wrote: no need to read it back
+            if requests:
+                self._apply_requests(requests, stored)
+            for i, r in zip(applies, requests):
+                out[i] = r.error if r.error is not None else r.result
+            if asks:
+                for i, r in zip(asks, self._recommend_each([jobs[i] for i in asks], stored)):  # type: ignore[misc]
+                    out[i] = r
+            return out
+        finally:
+            self._lock.release()
+
+    def _recommend_each(self, requests: list[RecommendRequest],
+                        known: dict[str, UserState] | None = None) -> list[list[Recommendation] | Exception]:
+        """All ``requests`` in one batched search; if that fails, one by one, so only the request at
+        fault gets the error (the caller holds the lock)."""
+        try:
+            return self._recommend_many(requests, known)  # type: ignore[return-value]
+        except Exception as exc:
+            if len(requests) == 1:
+                return [exc]
+            return [r for request in requests for r in self._recommend_each([request], known)]
+
+    def _recommend_many(self, requests: list[RecommendRequest],
+                        known: dict[str, UserState] | None = None) -> list[list[Recommendation] | Exception]:
+        """One state read, one output-vector pass and one top-k search for every request; ``known``:
+        states this batch has just stored (not read again)."""
+        rec = self.rec
+        assert rec.items is not None
+        users = list(dict.fromkeys(r.user for r in requests))
+        known = known or {}
+        states = {u: known[u] for u in users if u in known}
+        unread = [u for u in users if u not in known]
+        if unread:
+            states.update(self.store.states(unread))
+        trained = [u for u in users if u not in states and rec.users is not None and u in rec.users]
+        states.update(self._start_states(trained))
+        out: list[list[Recommendation] | Exception] = []
+        searched: list[int] = []  # requests answered from their state
+        for i, r in enumerate(requests):
+            check_request("raise", r.k)
+            s = states.get(r.user)
+            if s is None and r.unknown_user == "error":
+                out.append(UnknownUser(f"unknown user ID {r.user!r}: not in the training data and no event logged; "
+                                       "POST an event first, or POST /v1/recommendations with a history"))
+                continue
+            if s is None or s.n_applied == 0:  # nothing to go on: the most popular items
+                seen = self.seen_items(r.user, 0 if s is None else s.version) if r.exclude_seen else np.empty(0, np.int64)
+                scores = torch.from_numpy(rec.item_counts.astype(np.float32))[None].clone()
+                out.append(top_k(scores, [seen], rec.items, r.k, r.exclude_seen)[0])
+                continue
+            out.append([])
+            searched.append(i)
+        if searched:
+            picked = [states[requests[i].user] for i in searched]
+            queries = self._queries(np.stack([s.state for s in picked]), [s.last_ts for s in picked],
+                                    [requests[i].at for i in searched])
+            seen = [self.seen_items(requests[i].user, s.version) if requests[i].exclude_seen else np.empty(0, np.int64)
+                    for i, s in zip(searched, picked)]
+            scores, ids = self.index.search(queries, max(requests[i].k for i in searched), seen)
+            for row, i in enumerate(searched):
+                keep = ids[row, : requests[i].k] > 0
+                external = rec.items.to_external(ids[row, : requests[i].k][keep])
+                out[i] = [Recommendation(item, float(v)) for item, v in zip(external, scores[row, : requests[i].k][keep].tolist())]
+        return out
 
     def _queries(self, states: np.ndarray, last_ts: list[float | None], at: list[float | None]) -> np.ndarray:
         """(B, S) states → (B, D) output vectors at the moments ``at`` (default: the last event)."""

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from rnnrec.errors import ConfigError, RnnrecError
-from rnnrec.serving.state_store import Event, StateConflict, UserState, new_versions
+from rnnrec.serving.state_store import Event, ModelChanged, StateConflict, UserState, new_versions
 
 PREFIX = "rnnrec:"
 
@@ -74,13 +74,17 @@ class RedisStateStore:
         return int(self._r.get(self._key("n_events")) or 0)
 
     def append(self, events: list[Event], applied: list[bool], states: dict[str, UserState],
-               expected: dict[str, int]) -> None:
+               expected: dict[str, int], model_key: str | None = None) -> None:
         if len(applied) != len(events):
             raise ValueError("one applied flag per event")
         versions = new_versions(events, expected)
         with self._r.pipeline(transaction=True) as p:
             try:
-                p.watch(*(self._key("state", u) for u in expected))
+                p.watch(self._key("model_key"), *(self._key("state", u) for u in expected))
+                if model_key is not None:
+                    stored = p.get(self._key("model_key"))
+                    if stored is None or stored.decode() != model_key:
+                        raise ModelChanged(f"stored states belong to model {stored and stored.decode()}, not {model_key}")
                 for u, want in expected.items():
                     have = int(p.hget(self._key("state", u), "version") or 0)
                     if have != want:

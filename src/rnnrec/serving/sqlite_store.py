@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnrec.errors import ConfigError, RnnrecError
-from rnnrec.serving.state_store import Event, StateConflict, UserState, new_versions
+from rnnrec.serving.state_store import Event, ModelChanged, StateConflict, UserState, new_versions
 
 SYNCHRONOUS = ("NORMAL", "FULL")
 
@@ -111,13 +111,17 @@ class SqliteStateStore:
             return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
     def append(self, events: list[Event], applied: list[bool], states: dict[str, UserState],
-               expected: dict[str, int]) -> None:
+               expected: dict[str, int], model_key: str | None = None) -> None:
         if len(applied) != len(events):
             raise ValueError("one applied flag per event")
         versions = new_versions(events, expected)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")  # the write lock of the file: no other writer until COMMIT
             try:
+                if model_key is not None:
+                    row = self._db.execute("SELECT value FROM meta WHERE key = 'model_key'").fetchone()
+                    if row is None or row[0] != model_key:
+                        raise ModelChanged(f"stored states belong to model {row and row[0]}, not {model_key}")
                 for user, want in expected.items():
                     row = self._db.execute("SELECT version FROM states WHERE user_id = ?", (user,)).fetchone()
                     if (0 if row is None else row[0]) != want:

@@ -39,6 +39,10 @@ class StateConflict(RnnrecError):
     """Another process stored a newer state for one of the users meanwhile."""
 
 
+class ModelChanged(StateConflict):
+    """The stored states belong to another model than the writer's (another process reloaded)."""
+
+
 class StateStore(Protocol):
     def model_key(self) -> str | None:
         """Key of the model whose states are stored (None: none yet)."""
@@ -58,10 +62,11 @@ class StateStore(Protocol):
     def count_events(self) -> int: ...
 
     def append(self, events: list[Event], applied: list[bool], states: dict[str, UserState],
-               expected: dict[str, int]) -> None:
+               expected: dict[str, int], model_key: str | None = None) -> None:
         """Log ``events`` and store the ``states`` they led to, atomically, provided each user's
         stored version still equals ``expected`` (0: no state); else raise :class:`StateConflict`
-        and store nothing. Stored versions become ``expected`` + the user's events in the batch."""
+        and store nothing. Stored versions become ``expected`` + the user's events in the batch.
+        With ``model_key``, the stored states must belong to that model, else :class:`ModelChanged`."""
 
     def put_states(self, states: dict[str, UserState]) -> None:
         """Store rebuilt states (after a model change) as they are, versions included."""

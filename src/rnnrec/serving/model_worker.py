@@ -1,0 +1,89 @@
+"""Runs the live recommender's work on one thread of its own, many HTTP requests at a time.
+
+Why: the server's event loop must stay free to read requests while the model works, and the
+requests that arrive meanwhile are cheaper served together than one by one: one recurrent step for
+all their events and one transaction, one matrix product and one top-k for all their
+recommendations. Under light load a batch is a single request, so nothing waits for company; under
+heavy load a batch is whatever queued while the previous one ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from rnnrec.recommender import Recommendation
+from rnnrec.serving.live import ApplyResult, LiveRecommender, RecommendRequest
+from rnnrec.serving.state_store import Event
+
+Job = list[Event] | RecommendRequest
+
+
+class ModelWorker:
+    """Queue of jobs for ``live``; used from the event loop only (``submit`` is not thread-safe)."""
+
+    def __init__(self, live: LiveRecommender, inline: bool = True) -> None:
+        self.live, self.inline = live, inline
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="rnnrec-model")
+        self._pending: list[tuple[Job, asyncio.Future]] = []
+        self._running = False
+
+    async def apply(self, events: list[Event]) -> ApplyResult:
+        return (await self.run([events]))[0]  # type: ignore[return-value]
+
+    async def recommend(self, request: RecommendRequest) -> list[Recommendation]:
+        return (await self.run([request]))[0]  # type: ignore[return-value]
+
+    async def run(self, jobs: list[Job]) -> list[ApplyResult | list[Recommendation]]:
+        """Results of ``jobs``, served one after another in the same batch; the first job's error
+        is raised."""
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in jobs]
+        self._pending.extend(zip(jobs, futures))
+        if not self._running:
+            self._running = True
+            loop.call_soon(self._start, loop)  # requests read in this loop pass join the batch
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results  # type: ignore[return-value]
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self._pending = self._pending, []
+        jobs = [job for job, _ in batch]
+        if self.inline:
+            try:
+                results = self.live.run_batch(jobs, wait=False)
+            except Exception as exc:  # not one job's fault: every job gets it
+                results = [exc] * len(batch)
+            if results is not None:
+                self._deliver(batch, results)
+                self._next(loop)
+                return
+        done = loop.run_in_executor(self._executor, self.live.run_batch, jobs)
+        done.add_done_callback(lambda finished: self._finish(loop, batch, finished))
+
+    def _finish(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[Job, asyncio.Future]],
+                finished: asyncio.Future) -> None:
+        error = finished.exception()
+        self._deliver(batch, [error] * len(batch) if error is not None else finished.result())
+        self._next(loop)
+
+    def _deliver(self, batch: list[tuple[Job, asyncio.Future]], results: list) -> None:
+        for (_, future), result in zip(batch, results):
+            if future.cancelled():  # the client went away
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    def _next(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._pending:
+            loop.call_soon(self._start, loop)
+        else:
+            self._running = False
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)

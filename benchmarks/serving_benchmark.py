@@ -115,6 +115,7 @@ def request(conn: http.client.HTTPConnection, method: str, path: str, body: obje
 def load(server: Server, mix: str, clients: int, seconds: float, n_items: int) -> dict:
     """``clients`` threads issue ``mix`` samples for ``seconds``; returns latency percentiles."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
+    event_parts: list[list[float]] = [[] for _ in range(clients)]  # stateful: the event request of each pair
     errors = [0] * clients
     ready = threading.Barrier(clients + 1)  # every history is in before the clock starts
     stop = [0.0]
@@ -132,6 +133,7 @@ def load(server: Server, mix: str, clients: int, seconds: float, n_items: int) -
             t0 = time.perf_counter()
             if mix == "stateful":
                 s1, _ = request(conn, "POST", "/v1/events", {"user_id": user, "item_id": f"i{item}"})
+                event_parts[c].append(time.perf_counter() - t0)
                 s2, _ = request(conn, "GET", f"/v1/users/{user}/recommendations?k=20")
                 ok = s1 == s2 == 200
             elif mix == "combined":
@@ -161,9 +163,15 @@ def load(server: Server, mix: str, clients: int, seconds: float, n_items: int) -
     if machine["other_cpu_share"] is not None:  # the server is ours, not "other"
         machine["other_cpu_share"] = max(0.0, machine["other_cpu_share"] - server_share)
     lat = np.concatenate([np.asarray(x) for x in latencies]) * 1000
-    return {"mix": mix, "clients": clients, "samples": int(lat.size), "errors": int(sum(errors)),
-            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
-            "samples_per_second": lat.size / machine["wall_seconds"], **machine}
+    out = {"mix": mix, "clients": clients, "samples": int(lat.size), "errors": int(sum(errors)),
+           "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
+           "samples_per_second": lat.size / machine["wall_seconds"], **machine}
+    if mix == "stateful":  # the pair's two requests apart: the GET is the stateless request's counterpart
+        event = np.concatenate([np.asarray(x) for x in event_parts]) * 1000
+        get = lat - event
+        out.update(event_p50_ms=float(np.percentile(event, 50)), event_p99_ms=float(np.percentile(event, 99)),
+                   get_p50_ms=float(np.percentile(get, 50)), get_p99_ms=float(np.percentile(get, 99)))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,26 +199,40 @@ def main(argv: list[str] | None = None) -> int:
                 for clients in args.clients:
                     for mix in args.mixes:
                         r = {"items": n_items, "index": index, "index_recall@20": health["index_recall@20"],
+                             "index_search_width": health["index_search_width"],
                              **load(server, mix, clients, args.seconds, n_items)}
                         rows.append(r)
                         print(json.dumps(r), flush=True)
             finally:
                 server.stop()
-    report = ["| items | index (recall@20) | clients | mix | p50 ms | p99 ms | samples/s | errors | other CPU |",
+    report = ["| items | index (recall@20, width) | clients | mix | p50 ms | p99 ms | samples/s | errors | other CPU |",
               "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        report.append(f"| {r['items']:,} | {r['index']} ({r['index_recall@20']:.3f}) | {r['clients']} | {r['mix']} | "
-                      f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['samples_per_second']:.0f} | {r['errors']} | "
-                      f"{r['other_cpu_share'] or 0:.0%} |")
+        index = r["index"] if r["index"] == "exact" else \
+            f"{r['index']} ({r['index_recall@20']:.3f}, {r['index_search_width']})"
+        mix = r["mix"] if r["mix"] != "stateful" else \
+            f"stateful (event {r['event_p50_ms']:.1f} / {r['event_p99_ms']:.1f}, GET {r['get_p50_ms']:.1f} / {r['get_p99_ms']:.1f})"
+        report.append(f"| {r['items']:,} | {index} | {r['clients']} | {mix} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                      f"{r['samples_per_second']:.0f} | {r['errors']} | {r['other_cpu_share'] or 0:.0%} |")
+    report += ["", "Stateless p50 (p99) latency ÷ the stateful one's:", "",
+               "| items | index | clients | per recommendation request (GET) | per pair (event + GET) | per combined request |",
+               "|---|---|---|---|---|---|"]
     for n_items in args.items:
         for index in args.index:
             for clients in args.clients:
                 by_mix = {r["mix"]: r for r in rows if (r["items"], r["index"], r["clients"]) == (n_items, index, clients)}
-                for mix in ("stateful", "combined"):
-                    if mix in by_mix and "stateless" in by_mix:
-                        report.append(f"\n{n_items:,} items, {index}, {clients} clients: stateless / {mix} = "
-                                      f"{by_mix['stateless']['p50_ms'] / by_mix[mix]['p50_ms']:.1f}× (p50), "
-                                      f"{by_mix['stateless']['p99_ms'] / by_mix[mix]['p99_ms']:.1f}× (p99)")
+                if "stateless" not in by_mix:
+                    continue
+                base = by_mix["stateless"]
+
+                def ratio(mix: str, key: str = "") -> str:
+                    if mix not in by_mix:
+                        return "—"
+                    r = by_mix[mix]
+                    return (f"{base['p50_ms'] / r[key + 'p50_ms']:.1f}× ({base['p99_ms'] / r[key + 'p99_ms']:.1f}×)")
+
+                report.append(f"| {n_items:,} | {index} | {clients} | {ratio('stateful', 'get_')} | {ratio('stateful')} | "
+                              f"{ratio('combined')} |")
     text = f"# Serving benchmark\n\nMachine: {json.dumps(measure.machine_basics(REPO))}\n\n" + "\n".join(report) + "\n"
     (out / "results.json").write_text(json.dumps(rows, indent=2))
     (out / "report.md").write_text(text)

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from rnnrec.errors import ConfigError
-from rnnrec.serving.item_index import ExactIndex, HnswIndex, build_index, recall_against_exact
+from rnnrec.serving.item_index import (SEARCH_WIDTHS, TARGET_RECALL, ExactIndex, HnswIndex, build_index,
+                                      recall_against_exact)
 
 
 def test_exact_index_known_answer():
@@ -26,12 +27,35 @@ def test_hnsw_finds_the_exact_top_k_and_skips_excluded_items():
     bias = torch.from_numpy(rng.normal(size=5001).astype(np.float32))
     queries = rng.normal(size=(50, 32)).astype(np.float32)
     index = build_index(weights, bias, "hnsw", queries, k=20)
-    assert isinstance(index, HnswIndex) and index.recall >= 0.95
+    assert isinstance(index, HnswIndex) and index.recall >= TARGET_RECALL
+    width = index.ef_search
     exact = ExactIndex(weights, bias)
     assert recall_against_exact(index, exact, queries, 20) == index.recall
     _, top = exact.search(queries[:1], 5, [np.array([], np.int64)])
     _, got = index.search(queries[:1], 5, [top[0][:2]])
     assert not set(top[0][:2]) & set(got[0].tolist()) and (got[0] > 0).all()
+
+    # A history that covers the first 2k candidates: a second, wider pass still fills k slots.
+    _, top = exact.search(queries[:2], 100, [np.array([], np.int64)] * 2)
+    _, want = exact.search(queries[:2], 5, [top[0], np.array([], np.int64)])
+    _, got = index.search(queries[:2], 5, [top[0], np.array([], np.int64)])
+    assert (got > 0).all() and not set(top[0]) & set(got[0].tolist())
+    assert len(set(got[0].tolist()) & set(want[0].tolist())) >= 4  # approximate: nearly the exact answer
+    assert got[1].tolist() == top[1][:5].tolist() and index.ef_search == width  # a wider pass is not kept
+
+
+def test_hnsw_search_width_is_the_narrowest_that_reaches_the_target_recall():
+    rng = np.random.default_rng(1)  # generated: 20,000 items, 64 dimensions (random vectors: hard for HNSW)
+    weights = torch.from_numpy(rng.normal(size=(20001, 64)).astype(np.float32))
+    bias = torch.zeros(20001)
+    queries = rng.normal(size=(64, 64)).astype(np.float32)
+    index = build_index(weights, bias, "hnsw", queries, k=20)
+    exact = ExactIndex(weights, bias)
+    assert index.ef_search in SEARCH_WIDTHS and index.recall >= TARGET_RECALL
+    narrower = [w for w in SEARCH_WIDTHS if w < index.ef_search]
+    assert narrower, "random vectors should need more than the narrowest width"
+    index.ef_search = narrower[-1]
+    assert recall_against_exact(index, exact, queries, 20) < TARGET_RECALL
 
 
 def test_index_kinds():

@@ -191,7 +191,8 @@ def create_app(live: LiveRecommender) -> FastAPI:
     @app.get("/health")
     def health() -> dict:
         return {"status": "ok", "model_key": live.key, "items": len(live.rec.items or []),
-                "index": live.index.kind, "index_recall@20": live.index.recall}
+                "index": live.index.kind, "index_recall@20": live.index.recall,
+                "index_search_width": getattr(live.index, "ef_search", None)}
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics_text() -> str:

@@ -5,7 +5,8 @@ A model scores item ``i`` as ``q · w_i + b_i``; appending the bias to each item
 each query makes that one inner product, which faiss's HNSW graph searches in roughly logarithmic
 time instead of scoring every item. Approximate search can miss items, so building the index also
 measures it: the share of the exact top-k it returns for sample queries (``recall``), reported by
-``/health``.
+``/health``. The search width (HNSW's efSearch) is the narrowest of :data:`SEARCH_WIDTHS` that
+reaches :data:`TARGET_RECALL` on those queries: how wide that is depends on the item vectors.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from rnnrec.errors import ConfigError
 
 INDEX_KINDS = ("exact", "hnsw", "auto")
 AUTO_THRESHOLD = 100_000  # items; "auto" uses HNSW from this catalogue size on
+TARGET_RECALL = 0.95  # of the exact top-k, on sample queries: an HNSW index searches wide enough for it
+SEARCH_WIDTHS = (64, 128, 256, 512, 1024)  # HNSW efSearch values tried, narrowest first
 
 
 class ExactIndex:
@@ -27,7 +30,7 @@ class ExactIndex:
         self.weights, self.bias = weights.float(), bias.float()  # (I+1, D), (I+1,); row 0 = padding
 
     def scores(self, queries: torch.Tensor) -> torch.Tensor:
-        return queries.float() @ self.weights.T + self.bias
+        return torch.nn.functional.linear(queries.float(), self.weights, self.bias)  # one fused GEMM + bias
 
     def search(self, queries: np.ndarray, k: int, exclude: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(B, D) queries → (B, k) scores and internal item IDs (best first; -1 where fewer)."""
@@ -50,25 +53,34 @@ class HnswIndex:
             import faiss
         except ImportError as exc:
             raise ConfigError("an approximate item index needs faiss: pip install 'rnnrec[ann]'") from exc
+        faiss.omp_set_num_threads(torch.get_num_threads())  # faiss has its own thread pool: the same budget
         vectors = torch.cat([weights.float(), bias.float()[:, None]], dim=1)[1:].contiguous().numpy()
         self.index = faiss.IndexHNSWFlat(vectors.shape[1], m, faiss.METRIC_INNER_PRODUCT)
         self.index.hnsw.efConstruction = 2 * m
-        self.index.hnsw.efSearch = ef_search
+        self.ef_search = ef_search  # the search width; a search for more neighbours widens it
         self.index.add(vectors)
         self.recall: float | None = None  # measured by build_index when it has sample queries
 
     def search(self, queries: np.ndarray, k: int, exclude: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        extra = max((len(e) for e in exclude), default=0)
-        fetch = min(k + extra, self.index.ntotal)
+        """Like :meth:`ExactIndex.search`. Each query first fetches 2k neighbours; the rows whose
+        excluded items leave fewer than k fetch again, four times as many (a long history costs a
+        second pass, not a search as wide as the history)."""
         q = np.concatenate([queries.astype(np.float32), np.ones((len(queries), 1), np.float32)], axis=1)
-        self.index.hnsw.efSearch = max(self.index.hnsw.efSearch, fetch)
-        scores, rows = self.index.search(q, fetch)
-        ids = np.where(rows >= 0, rows + 1, -1)  # faiss rows skip the padding item
         out_s, out_i = np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
-        for r in range(len(q)):
-            keep = (ids[r] >= 0) & ~np.isin(ids[r], exclude[r])
-            n = min(k, int(keep.sum()))
-            out_s[r, :n], out_i[r, :n] = scores[r][keep][:n], ids[r][keep][:n]
+        todo, fetch = np.arange(len(q)), min(2 * k, self.index.ntotal)
+        while len(todo):
+            self.index.hnsw.efSearch = max(self.ef_search, fetch)
+            scores, rows = self.index.search(q[todo], fetch)
+            ids = np.where(rows >= 0, rows + 1, -1)  # faiss rows skip the padding item
+            short = []
+            for j, r in enumerate(todo):
+                keep = (ids[j] >= 0) & ~np.isin(ids[j], exclude[r], kind="table")
+                if keep.sum() < k and fetch < self.index.ntotal:
+                    short.append(r)
+                    continue
+                n = min(k, int(keep.sum()))
+                out_s[r, :n], out_i[r, :n] = scores[j][keep][:n], ids[j][keep][:n]
+            todo, fetch = np.asarray(short, dtype=np.int64), min(4 * fetch, self.index.ntotal)
         return out_s, out_i
 
 
@@ -83,7 +95,12 @@ def build_index(weights: torch.Tensor, bias: torch.Tensor, kind: str = "exact",
         return ExactIndex(weights, bias)
     index = HnswIndex(weights, bias)
     if sample_queries is not None and len(sample_queries):
-        index.recall = recall_against_exact(index, ExactIndex(weights, bias), sample_queries, k)
+        exact = ExactIndex(weights, bias)
+        for ef in SEARCH_WIDTHS:  # the narrowest (fastest) search that reaches the target recall
+            index.ef_search = ef
+            index.recall = recall_against_exact(index, exact, sample_queries, k)
+            if index.recall >= TARGET_RECALL:
+                break
     return index
 
 

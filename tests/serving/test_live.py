@@ -191,3 +191,35 @@ def test_a_process_follows_a_model_another_process_reloaded(tmp_path):
     with pytest.raises(ModelChanged, match="another model"):
         second.apply([Event("f", "i3", 1.7e9 + 120)])
     assert [e[0] for e in second.store.events_of("f")] == ["i1", "i2"]  # nothing stored
+
+
+def test_a_reload_builds_the_new_index_before_taking_the_model(tmp_path, monkeypatch):
+    """While a reload builds the new model's item index (minutes for a large HNSW graph), requests
+    are still served by the previous model; the swap itself is quick."""
+    import threading
+
+    from tiny_models import train_tiny
+
+    import rnnrec.serving.live as live_module
+
+    folder = train_tiny("gru4rec", tmp_path / "a")
+    live = LiveRecommender.open(folder, SqliteStateStore(tmp_path / "state.db"))
+    live.apply([Event("w", "i1", 1.7e9)])
+    before = live.recommend("w", k=3)
+    building, release = threading.Event(), threading.Event()
+    real_build = live_module.build_index
+
+    def slow_build(*args, **kwargs):
+        building.set()
+        assert release.wait(30)
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(live_module, "build_index", slow_build)
+    newer = train_tiny("time_decay", tmp_path / "b")
+    reloading = threading.Thread(target=live.reload, args=(newer,))
+    reloading.start()
+    assert building.wait(30)
+    assert live.run_batch([live_module.RecommendRequest("w", k=3, exclude_seen=False)], wait=False) == [before]
+    release.set()
+    reloading.join(30)
+    assert live.key == artifact_key(newer) and live.recommend("w", k=3) != before

@@ -28,7 +28,7 @@ import torch
 from rnnrec.data.time_features import time_features
 from rnnrec.errors import RnnrecError
 from rnnrec.recommender import Recommendation, SequentialRecommender, check_request, top_k
-from rnnrec.serving.item_index import build_index
+from rnnrec.serving.item_index import ExactIndex, HnswIndex, build_index
 from rnnrec.serving.state_store import Event, ModelChanged, StateConflict, StateStore, UserState, new_versions
 
 
@@ -109,7 +109,7 @@ class LiveRecommender:
         self.index_kind = index
         self._seen: OrderedDict[str, tuple[int, np.ndarray]] = OrderedDict()  # user → (state version, seen items)
         self._starts: OrderedDict[str, UserState] = OrderedDict()  # trained user → state after the training history
-        self._build_index()
+        self.index = self._build_index(recommender)
         if store.model_key() != key:
             with self._lock:
                 self._rebuild_states()
@@ -128,18 +128,19 @@ class LiveRecommender:
         if model_dir is None:
             raise ValueError("no model folder to reload from")
         rec, key = SequentialRecommender.load(model_dir), artifact_key(model_dir)
+        index = self._build_index(rec)  # the slow part (an HNSW graph), done before taking the model
         with self._lock:
             previous = self.key
-            self._swap(rec, key, model_dir)
+            self._swap(rec, key, model_dir, index)
             rebuilt = self._rebuild_states() if self.store.model_key() != key else 0
         return {"model_key": key, "previous_model_key": previous, "users_rebuilt": rebuilt}
 
-    def _swap(self, rec: SequentialRecommender, key: str, model_dir: str | Path) -> None:
-        """Serve ``rec`` from now on (the caller holds the lock)."""
+    def _swap(self, rec: SequentialRecommender, key: str, model_dir: str | Path, index: ExactIndex | HnswIndex) -> None:
+        """Serve ``rec`` (searched with ``index``) from now on (the caller holds the lock)."""
         self.rec, self.model, self.key, self.model_dir = rec, rec.model.eval(), key, model_dir  # type: ignore[union-attr]
+        self.index = index
         self._seen.clear()  # internal IDs belong to the previous model's item map
         self._starts.clear()  # states of the previous model
-        self._build_index()
 
     def _check_stored_model(self) -> None:
         """Another process sharing the store may have reloaded a newer model (its states are stored
@@ -149,7 +150,8 @@ class LiveRecommender:
         if stored == self.key:
             return
         if self.model_dir is not None and artifact_key(self.model_dir) == stored:
-            self._swap(SequentialRecommender.load(self.model_dir), stored, self.model_dir)
+            rec = SequentialRecommender.load(self.model_dir)
+            self._swap(rec, stored, self.model_dir, self._build_index(rec))
             return
         raise ModelChanged(f"the stored states belong to model {stored}, this process serves {self.key}: another "
                            "process sharing the state store loaded another model; reload this one too")
@@ -164,14 +166,7 @@ class LiveRecommender:
         assert rec.users is not None and rec.histories is not None and rec.items is not None
         todo = [u for u in dict.fromkeys(users) if u in rec.users and u not in self._starts]
         if todo:
-            rows = [rec.users.to_internal(u, "user") for u in todo]
-            seqs = [rec.histories[r] for r in rows]
-            stored = rec.histories.times
-            times = [None if stored is None else stored[rec.histories.offsets[r] : rec.histories.offsets[r + 1]]
-                     for r in rows]
-            for u, s, seq, t in zip(todo, self._encode_histories(seqs, times), seqs, times):
-                last_ts = None if t is None or not len(t) or np.isnan(t[-1]) else float(t[-1])
-                self._starts[u] = UserState(s, last_ts, len(seq))
+            self._starts.update(zip(todo, _training_states(rec, todo)))
         out: dict[str, UserState] = {}
         for u in users:
             hit = self._starts.get(u)
@@ -183,25 +178,6 @@ class LiveRecommender:
         initial = self.model.initial_state(1)[0].detach().cpu().numpy().astype(np.float32)
         for u in users:
             out.setdefault(u, UserState(initial.copy(), None, 0))
-        return out
-
-    def _encode_histories(self, seqs: list[np.ndarray], times: list[np.ndarray | None]) -> list[np.ndarray]:
-        """States after each whole history (one by one: histories differ in length, and a padded
-        batch would run the recurrence over the padding too)."""
-        out = []
-        with torch.no_grad():
-            for seq, t in zip(seqs, times):
-                if not len(seq):
-                    out.append(self.model.initial_state(1)[0].cpu().numpy())
-                    continue
-                items = torch.from_numpy(np.asarray(seq, dtype=np.int64))[None].to(self.rec.device)
-                time_in = None
-                if self.model.uses_time:
-                    t = np.full(len(seq), np.nan) if t is None else np.asarray(t, dtype=np.float64)
-                    prev = np.concatenate([[np.nan], t[:-1]])
-                    time_in = torch.from_numpy(time_features(prev, t))[None].to(self.rec.device)
-                _, state = self.model.encode(items, time_in, self.model.initial_state(1))
-                out.append(state[0].float().cpu().numpy())
         return out
 
     def _rebuild_states(self) -> int:
@@ -445,8 +421,8 @@ class LiveRecommender:
             searched.append(i)
         if searched:
             picked = [states[requests[i].user] for i in searched]
-            queries = self._queries(np.stack([s.state for s in picked]), [s.last_ts for s in picked],
-                                    [requests[i].at for i in searched])
+            queries = _output_vectors(rec, np.stack([s.state for s in picked]), [s.last_ts for s in picked],
+                                      [requests[i].at for i in searched])
             seen = [self.seen_items(requests[i].user, s.version) if requests[i].exclude_seen else np.empty(0, np.int64)
                     for i, s in zip(searched, picked)]
             scores, ids = self.index.search(queries, max(requests[i].k for i in searched), seen)
@@ -456,27 +432,70 @@ class LiveRecommender:
                 out[i] = [Recommendation(item, float(v)) for item, v in zip(external, scores[row, : requests[i].k][keep].tolist())]
         return out
 
-    def _queries(self, states: np.ndarray, last_ts: list[float | None], at: list[float | None]) -> np.ndarray:
-        """(B, S) states → (B, D) output vectors at the moments ``at`` (default: the last event)."""
+    def _build_index(self, rec: SequentialRecommender) -> ExactIndex | HnswIndex:
+        """The item index of ``rec``'s model; an approximate one is checked on the output vectors of
+        up to 256 training users (their states after their training histories). Reads nothing of
+        the model served now, so a reload builds it before taking the model."""
+        assert rec.model is not None
         with torch.no_grad():
-            time_q = None
-            if self.model.uses_time:
-                last = np.array([np.nan if t is None else t for t in last_ts])
-                when = np.array([lt if a is None else a for lt, a in zip(last, at)], dtype=np.float64)
-                time_q = torch.from_numpy(time_features(last, when, "at")).to(self.rec.device)
-            state = torch.from_numpy(np.ascontiguousarray(states)).to(self.rec.device)
-            return self.model.output_vectors(self.model.state_output(state), time_q).float().cpu().numpy()
-
-    def _build_index(self) -> None:
-        """The item index of the model served now; an approximate one is checked on the output
-        vectors of up to 256 training users (their states after their training histories)."""
-        with torch.no_grad():
-            weights, bias = self.model.output_layer()
+            weights, bias = rec.model.output_layer()
         sample = None
-        if self.index_kind != "exact" and self.rec.users is not None and len(self.rec.users):
+        if self.index_kind != "exact" and rec.users is not None and len(rec.users):
             rng = np.random.default_rng(0)
-            users = list(rng.choice(self.rec.users.external, size=min(256, len(self.rec.users)), replace=False))
-            start = self._start_states(users)
-            sample = self._queries(np.stack([start[u].state for u in users]), [start[u].last_ts for u in users],
-                                   [None] * len(users))
-        self.index = build_index(weights, bias, self.index_kind, sample)
+            users = list(rng.choice(rec.users.external, size=min(256, len(rec.users)), replace=False))
+            start = _training_states(rec, users)
+            sample = _output_vectors(rec, np.stack([s.state for s in start]), [s.last_ts for s in start],
+                                     [None] * len(users))
+        return build_index(weights, bias, self.index_kind, sample)
+
+
+def _training_states(rec: SequentialRecommender, users: list[str]) -> list[UserState]:
+    """Each trained user's state after their whole training history."""
+    assert rec.users is not None and rec.histories is not None
+    rows = [rec.users.to_internal(u, "user") for u in users]
+    seqs = [rec.histories[r] for r in rows]
+    stored = rec.histories.times
+    times = [None if stored is None else stored[rec.histories.offsets[r] : rec.histories.offsets[r + 1]] for r in rows]
+    out = []
+    for state, seq, t in zip(_encode_histories(rec, seqs, times), seqs, times):
+        last_ts = None if t is None or not len(t) or np.isnan(t[-1]) else float(t[-1])
+        out.append(UserState(state, last_ts, len(seq)))
+    return out
+
+
+def _encode_histories(rec: SequentialRecommender, seqs: list[np.ndarray], times: list[np.ndarray | None]) -> list[np.ndarray]:
+    """States after each whole history (one by one: histories differ in length, and a padded
+    batch would run the recurrence over the padding too)."""
+    model = rec.model
+    assert model is not None
+    out = []
+    with torch.no_grad():
+        for seq, t in zip(seqs, times):
+            if not len(seq):
+                out.append(model.initial_state(1)[0].cpu().numpy())
+                continue
+            items = torch.from_numpy(np.asarray(seq, dtype=np.int64))[None].to(rec.device)
+            time_in = None
+            if model.uses_time:
+                t = np.full(len(seq), np.nan) if t is None else np.asarray(t, dtype=np.float64)
+                prev = np.concatenate([[np.nan], t[:-1]])
+                time_in = torch.from_numpy(time_features(prev, t))[None].to(rec.device)
+            _, state = model.encode(items, time_in, model.initial_state(1))
+            out.append(state[0].float().cpu().numpy())
+    return out
+
+
+def _output_vectors(rec: SequentialRecommender, states: np.ndarray, last_ts: list[float | None],
+                    at: list[float | None]) -> np.ndarray:
+    """(B, S) states → (B, D) output vectors of ``rec``'s model at the moments ``at`` (default: the
+    last event)."""
+    model = rec.model
+    assert model is not None
+    with torch.no_grad():
+        time_q = None
+        if model.uses_time:
+            last = np.array([np.nan if t is None else t for t in last_ts])
+            when = np.array([lt if a is None else a for lt, a in zip(last, at)], dtype=np.float64)
+            time_q = torch.from_numpy(time_features(last, when, "at")).to(rec.device)
+        state = torch.from_numpy(np.ascontiguousarray(states)).to(rec.device)
+        return model.output_vectors(model.state_output(state), time_q).float().cpu().numpy()

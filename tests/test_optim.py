@@ -32,11 +32,11 @@ def test_adagrad_rows_by_hand():
     p = table()
     opt = RowSparseOptimizer([], [p], "adagrad", lr=LR)
     opt.step_rows(p, ROWS, G1)
-    # step 1: a = g^2, p -= lr * g / (sqrt(a) + eps)
+    # step 1: a = g^2, p -= lr * g / sqrt(a + eps)  (eps inside the root, as GRU4Rec's Adagrad)
     expected = [
-        [1 - 0.1 * 1 / (1 + EPS), 2 + 0.1 * 2 / (2 + EPS)],
+        [1 - 0.1 * 1 / math.sqrt(1 + EPS), 2 + 0.1 * 2 / math.sqrt(4 + EPS)],
         [3.0, 4.0],  # row 1 not touched
-        [5 - 0.1 * 0.5 / (0.5 + EPS), 6 - 0.0],  # a zero gradient moves nothing
+        [5 - 0.1 * 0.5 / math.sqrt(0.25 + EPS), 6 - 0.0],  # a zero gradient moves nothing
     ]
     assert close(p.detach(), expected)
     assert close(opt.state[p]["a"], [[1.0, 4.0], [0.0, 0.0], [0.25, 0.0]])
@@ -44,9 +44,9 @@ def test_adagrad_rows_by_hand():
     # step 2: squares accumulate, a = [[1+1, 4+4], [0.25+0.25, 0+9]]
     opt.step_rows(p, ROWS, G2)
     expected = [
-        [expected[0][0] - 0.1 * 1 / (math.sqrt(2) + EPS), expected[0][1] - 0.1 * 2 / (math.sqrt(8) + EPS)],
+        [expected[0][0] - 0.1 * 1 / math.sqrt(2 + EPS), expected[0][1] - 0.1 * 2 / math.sqrt(8 + EPS)],
         [3.0, 4.0],
-        [expected[2][0] - 0.1 * 0.5 / (math.sqrt(0.5) + EPS), 6 - 0.1 * 3 / (3 + EPS)],
+        [expected[2][0] - 0.1 * 0.5 / math.sqrt(0.5 + EPS), 6 - 0.1 * 3 / math.sqrt(9 + EPS)],
     ]
     assert close(p.detach(), expected)
     assert close(opt.state[p]["a"], [[2.0, 8.0], [0.0, 0.0], [0.5, 9.0]])
@@ -56,10 +56,10 @@ def test_adagrad_nesterov_momentum_by_hand():
     mu = 0.5
     p = table()
     opt = RowSparseOptimizer([], [p], "adagrad", lr=LR, momentum=mu)
-    # s_t = lr * g_t / (sqrt(a_t) + eps);  v_t = mu * v_{t-1} - s_t;  p += mu * v_t - s_t
-    s1 = [[0.1 * 1 / (1 + EPS), -0.1 * 2 / (2 + EPS)], [0.1 * 0.5 / (0.5 + EPS), 0.0]]
-    s2 = [[0.1 * 1 / (math.sqrt(2) + EPS), 0.1 * 2 / (math.sqrt(8) + EPS)],
-          [0.1 * 0.5 / (math.sqrt(0.5) + EPS), 0.1 * 3 / (3 + EPS)]]
+    # s_t = lr * g_t / sqrt(a_t + eps);  v_t = mu * v_{t-1} - s_t;  p += mu * v_t - s_t
+    s1 = [[0.1 * 1 / math.sqrt(1 + EPS), -0.1 * 2 / math.sqrt(4 + EPS)], [0.1 * 0.5 / math.sqrt(0.25 + EPS), 0.0]]
+    s2 = [[0.1 * 1 / math.sqrt(2 + EPS), 0.1 * 2 / math.sqrt(8 + EPS)],
+          [0.1 * 0.5 / math.sqrt(0.5 + EPS), 0.1 * 3 / math.sqrt(9 + EPS)]]
     opt.step_rows(p, ROWS, G1)
     # v1 = -s1, delta1 = mu * v1 - s1 = -1.5 s1
     row0 = [1 - 1.5 * s1[0][0], 2 - 1.5 * s1[0][1]]
@@ -121,7 +121,7 @@ def test_step_dense_skips_parameters_without_gradient_and_frozen_ones():
     assert frozen not in opt.state and opt.dense_params == [a, b]
     a.grad = torch.tensor([1.0, -1.0], dtype=torch.float64)
     opt.step_dense()
-    assert close(a.detach(), [1 - 0.1 / (1 + EPS), 1 + 0.1 / (1 + EPS)])
+    assert close(a.detach(), [1 - 0.1 / math.sqrt(1 + EPS), 1 + 0.1 / math.sqrt(1 + EPS)])
     assert close(b.detach(), [1.0, 1.0])
     opt.zero_grad()
     assert a.grad is None and b.grad is None

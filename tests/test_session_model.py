@@ -219,7 +219,7 @@ def test_rank_session_targets_hand_built_model():
 def test_step_function_unique_paths_agree():
     model = SessionGRU(3000, SessionGRUConfig(hidden=2))
     store = SampleStore(np.ones(3000), n_sample=4, alpha=0.0, store_size=8)
-    step = _StepFunction(model, store, opt=None)
+    step = _StepFunction(model, store, opt=None, batch_size=8)
     index = torch.tensor([2999, 5, 17, 5, 1, 2999, 40, 17])
     assert step.dense_unique_limit < model.n_items  # torch.unique path
     rows_sort, inv_sort = step._unique(index)

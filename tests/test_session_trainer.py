@@ -27,7 +27,7 @@ def _train(step_cls, model_kwargs, kind, momentum, schedule, counts):
     store = SampleStore(counts, 5, 0.75, 1000, torch.Generator().manual_seed(1))
     dense = [p for name, p in model.named_parameters() if not name.startswith("item_")]
     tables = [model.item_out, model.item_bias] + ([model.item_in] if model.item_in is not None else [])
-    step = step_cls(model, store, RowSparseOptimizer(dense, tables, kind, 0.05, momentum))
+    step = step_cls(model, store, RowSparseOptimizer(dense, tables, kind, 0.05, momentum), schedule.inputs.shape[1])
     state, losses = model.initial_state(schedule.inputs.shape[1]), []
     for t in range(30):
         loss, state = step(torch.as_tensor(schedule.inputs[t]), torch.as_tensor(schedule.targets[t]), state)

@@ -4,6 +4,12 @@ A session-parallel step reads a few thousand rows of tables that can hold millio
 A dense optimiser would rewrite every row (and decay every row's momentum) at every step; these
 update the touched rows only: Adagrad with Nesterov momentum (GRU4Rec's optimiser) and a lazy Adam.
 
+Adagrad divides by sqrt(sum of squared gradients + eps), eps inside the root as GRU4Rec does: a
+row's first update is then about lr·g/sqrt(g² + eps), small for a small gradient. With eps
+outside the root, every first update is a full ``lr`` step in the gradient's sign, which jolts the
+rows of items that are rarely sampled. With the session trainer's gradient scale (GRU4Rec's: the
+sum over the mini-batch ÷ its size), rsc15-100k Recall@20 went from 0.659 to 0.665 (3 seeds).
+
 Usage per step: ``step_dense()`` for ordinary parameters (their ``.grad``), and
 ``step_rows(table, rows, grad)`` for each item table, with ``rows`` unique and ``grad`` the
 gradient of the gathered ``table[rows]``.
@@ -61,8 +67,8 @@ class RowSparseOptimizer:
             grads = [p.grad for p in params]
             sums = [self.state[p]["a"] for p in params]
             torch._foreach_addcmul_(sums, grads, grads)
-            denominators = torch._foreach_sqrt(sums)
-            torch._foreach_add_(denominators, self.eps)
+            denominators = torch._foreach_add(sums, self.eps)
+            torch._foreach_sqrt_(denominators)
             torch._foreach_addcdiv_(params, grads, denominators, value=-self.lr)
             return
         for p in params:
@@ -75,7 +81,7 @@ class RowSparseOptimizer:
             sums = self.state[table]["a"]
             a = sums.index_select(0, rows).addcmul_(grad, grad)
             sums.index_copy_(0, rows, a)
-            table.index_add_(0, rows, grad.div(a.sqrt_().add_(self.eps)), alpha=-self.lr)
+            table.index_add_(0, rows, grad.div(a.add_(self.eps).sqrt_()), alpha=-self.lr)
             return
         table.index_add_(0, rows, self._delta(self.state[table], grad, rows))
 
@@ -110,7 +116,7 @@ class RowSparseOptimizer:
         if self.kind == "adagrad":
             a = read("a").addcmul_(g, g)
             write("a", a)
-            step = g / a.sqrt().add_(self.eps)
+            step = g / a.add(self.eps).sqrt_()
             step.mul_(self.lr)
             if not self.momentum:
                 return step.neg_()

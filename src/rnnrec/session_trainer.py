@@ -93,7 +93,8 @@ def _fit(model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config
     others = [p for name, p in model.named_parameters() if not name.startswith("item_")]
     opt = RowSparseOptimizer(others, tables, config.optimizer, config.learning_rate, config.momentum)
     whole_catalogue = device.type == "cuda" and model.n_items <= config.dense_catalogue_limit
-    step_fn = _WholeCatalogueStep(model, store, opt) if whole_catalogue else _StepFunction(model, store, opt)
+    step_cls = _WholeCatalogueStep if whole_catalogue else _StepFunction
+    step_fn = step_cls(model, store, opt, config.batch_size)
     n_targets = schedule.n_targets
     history: list[dict] = []
     total = 0.0
@@ -153,8 +154,8 @@ def _loss(
 class _StepFunction:
     """One optimiser step for one column of events; item tables are read and written by row."""
 
-    def __init__(self, model: SessionGRU, store: SampleStore, opt: RowSparseOptimizer) -> None:
-        self.model, self.store, self.opt = model, store, opt
+    def __init__(self, model: SessionGRU, store: SampleStore, opt: RowSparseOptimizer, batch_size: int) -> None:
+        self.model, self.store, self.opt, self.batch_size = model, store, opt, batch_size
         self.shared = model.config.embedding == "shared"
         self.loss = model.config.loss
         self.dense_unique_limit = 8 * (store.n_sample + 256)
@@ -193,7 +194,9 @@ class _StepFunction:
         log_pop = self.store.log_popularity.index_select(0, rows) if self.loss == "cross-entropy" else None
         loss = _loss(model, scores, positives, batch_counts, sample_counts, log_pop, self.store.alpha)
         self.opt.zero_grad()
-        (loss * B).backward()  # summed over the mini-batch (GRU4Rec's scale, which Adagrad's eps assumes)
+        # Summed over the rows and divided by the mini-batch size (also when fewer slots are active):
+        # GRU4Rec's gradient scale, which sets how much Adagrad's eps weighs.
+        (loss * (B / self.batch_size)).backward()
         self.opt.step_dense()
         self.opt.step_rows(model.item_out, rows, out_rows.grad)
         self.opt.step_rows(model.item_bias, rows, bias_rows.grad)
@@ -211,8 +214,8 @@ class _WholeCatalogueStep:
     and, through the ``touched`` mask, no optimiser change.
     """
 
-    def __init__(self, model: SessionGRU, store: SampleStore, opt: RowSparseOptimizer) -> None:
-        self.model, self.store, self.opt = model, store, opt
+    def __init__(self, model: SessionGRU, store: SampleStore, opt: RowSparseOptimizer, batch_size: int) -> None:
+        self.model, self.store, self.opt, self.batch_size = model, store, opt, batch_size
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         model = self.model
@@ -233,7 +236,7 @@ class _WholeCatalogueStep:
         scores = model.final_activation(torch.addmm(bias_rows, out, out_rows.T))
         loss = _loss(model, scores, y, batch_counts, sample_counts, self.store.log_popularity, self.store.alpha)
         self.opt.zero_grad()
-        (loss * y.shape[0]).backward()  # summed over the mini-batch, as in the touched-rows step
+        (loss * (y.shape[0] / self.batch_size)).backward()  # the scale of the touched-rows step
         self.opt.step_dense()
         self.opt.step_masked(model.item_out, out_rows.grad, touched)
         self.opt.step_masked(model.item_bias, bias_rows.grad, touched)

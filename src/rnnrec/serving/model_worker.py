@@ -1,10 +1,12 @@
-"""Runs the live recommender's work on one thread of its own, many HTTP requests at a time.
+"""Serves the live recommender's work many HTTP requests at a time.
 
-Why: the server's event loop must stay free to read requests while the model works, and the
-requests that arrive meanwhile are cheaper served together than one by one: one recurrent step for
-all their events and one transaction, one matrix product and one top-k for all their
-recommendations. Under light load a batch is a single request, so nothing waits for company; under
-heavy load a batch is whatever queued while the previous one ran.
+Why: requests that arrive together are cheaper served together than one by one: one recurrent
+step for all their events and one transaction, one matrix product and one top-k for all their
+recommendations. A batch is every job queued when the event loop gets to it, run on the loop
+itself: 1,391 requests/s with 32 clients, against 1,148 when each batch went to a thread (the
+GIL serialises the two anyway). When the model is held elsewhere (a reload swapping it in), the
+batch goes to a thread of its own instead, so the loop keeps reading requests. Under light load
+a batch is a single request, so nothing waits for company.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ Job = list[Event] | RecommendRequest
 
 
 class ModelWorker:
-    """Queue of jobs for ``live``; used from the event loop only (``submit`` is not thread-safe)."""
+    """Queue of jobs for ``live``; used from the event loop only (``run`` is not thread-safe)."""
 
     def __init__(self, live: LiveRecommender, inline: bool = True) -> None:
         self.live, self.inline = live, inline

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rnnrec import __version__
 from rnnrec.errors import RnnrecError
+from rnnrec.recommender import Recommendation
 from rnnrec.serving.live import LiveRecommender, RecommendRequest, UnknownUser
 from rnnrec.serving.model_worker import ModelWorker
 from rnnrec.serving.state_store import Event, StateConflict
@@ -156,6 +157,10 @@ class LimitsAndMetrics:
                                  time.perf_counter() - start)
 
 
+def _items(recs: list[Recommendation]) -> list[Item]:
+    return [Item(item_id=r.item_id, score=r.score) for r in recs]
+
+
 async def _discard_body(receive, limit: int = 64 * MAX_BODY_BYTES) -> None:
     """Read and drop a refused request's body (up to ``limit`` bytes; past that the connection is
     simply closed)."""
@@ -216,8 +221,7 @@ def create_app(live: LiveRecommender) -> FastAPI:
                                                     for u in users]])
         metrics.count_events(result.accepted, result.applied)
         return EventsOut(accepted=result.accepted, applied=result.applied, unknown_items=result.unknown_items,
-                         recommendations={u: [Item(item_id=r.item_id, score=r.score) for r in items]
-                                          for u, items in zip(users, recs)} if recommend else None)
+                         recommendations={u: _items(items) for u, items in zip(users, recs)} if recommend else None)
 
     @app.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsOut)
     async def user_recommendations(
@@ -227,7 +231,7 @@ def create_app(live: LiveRecommender) -> FastAPI:
         at: float | None = Query(None, description="Unix seconds (time-aware models); default: the last event's time"),
     ) -> RecommendationsOut:
         recs = await worker.recommend(RecommendRequest(user_id, k, exclude_seen, at))  # unknown user: 404
-        return RecommendationsOut(user_id=user_id, items=[Item(item_id=r.item_id, score=r.score) for r in recs])
+        return RecommendationsOut(user_id=user_id, items=_items(recs))
 
     @app.post("/v1/recommendations", response_model=RecommendationsOut)
     def history_recommendations(body: HistoryIn) -> RecommendationsOut:
@@ -236,7 +240,7 @@ def create_app(live: LiveRecommender) -> FastAPI:
             raise HTTPException(422, f"history_times has {len(body.history_times)} entries, history {len(body.history)}")
         recs = live.rec.recommend(history=body.history, history_times=body.history_times, k=body.k,
                                exclude_seen=body.exclude_seen, unknown="ignore", at=body.at)
-        return RecommendationsOut(items=[Item(item_id=r.item_id, score=r.score) for r in recs])
+        return RecommendationsOut(items=_items(recs))
 
     @app.get("/v1/items/{item_id}/similar", response_model=RecommendationsOut)
     def similar_items(item_id: str, k: int = Query(20, ge=1, le=MAX_K)) -> RecommendationsOut:
@@ -260,4 +264,3 @@ def create_app(live: LiveRecommender) -> FastAPI:
         return live.reload(None if body is None else body.model)  # a folder that fails to load: 422
 
     return app
-

@@ -277,9 +277,10 @@ class LiveRecommender:
             new, applied = self._advance({u: states[u] for u in users}, events)
             try:
                 self.store.append(events, applied, new, expected, model_key=self.key)
-                self._extend_seen(events, applied, expected)
+                versions = new_versions(events, expected)
+                self._extend_seen(events, applied, expected, versions)
                 if stored is not None:
-                    for user, version in new_versions(events, expected).items():
+                    for user, version in versions.items():
                         stored[user] = UserState(new[user].state, new[user].last_ts, new[user].n_applied, version)
                 return applied
             except ModelChanged:  # another process reloaded: follow it (or raise), then read again
@@ -288,10 +289,6 @@ class LiveRecommender:
                 if attempt == MAX_ATTEMPTS:
                     raise
         raise StateConflict(f"the stored model kept changing over {MAX_ATTEMPTS} attempts")
-
-    def knows(self, user: str) -> bool:
-        """The model was trained on the user, or an event of theirs was logged."""
-        return (self.rec.users is not None and user in self.rec.users) or bool(self.store.states([user]))
 
     def state_of(self, user: str) -> UserState:
         stored = self.store.states([user])
@@ -321,25 +318,23 @@ class LiveRecommender:
         while len(self._seen) > SEEN_CACHE_USERS:
             self._seen.popitem(last=False)
 
-    def _extend_seen(self, events: list[Event], applied: list[bool], expected: dict[str, int]) -> None:
-        """After ``events`` were stored: cached seen items at the version read become the new version's."""
+    def _extend_seen(self, events: list[Event], applied: list[bool], expected: dict[str, int],
+                     versions: dict[str, int]) -> None:
+        """After ``events`` were stored: cached seen items at the version read (``expected``) become
+        those of the version stored (``versions``)."""
         assert self.rec.items is not None
         added: dict[str, list[str]] = defaultdict(list)
         for e, ok in zip(events, applied):
             added[e.user_id].extend([e.item_id] if ok else [])
-        counts = defaultdict(int)
-        for e in events:
-            counts[e.user_id] += 1
         for user, items in added.items():
             hit = self._seen.get(user)
             if hit is not None and hit[0] == expected[user]:
                 new = self.rec.items.to_internal_many(items) if items else []
-                self._remember_seen(user, expected[user] + counts[user], _insert_sorted(hit[1], new))
+                self._remember_seen(user, versions[user], _insert_sorted(hit[1], new))
 
     def recommend(self, user: str, k: int = 20, exclude_seen: bool = False, at: float | None = None) -> list[Recommendation]:
         """Top-``k`` from the user's current state; ``at`` (Unix seconds): when, for time-aware models
         (default: the last event's time). A user with no event at all gets the most popular items."""
-        check_request("raise", k)
         out = self.run_batch([RecommendRequest(user, k, exclude_seen, at, unknown_user="popular")])[0]
         if isinstance(out, Exception):
             raise out

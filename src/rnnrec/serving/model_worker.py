@@ -24,14 +24,11 @@ Job = list[Event] | RecommendRequest
 class ModelWorker:
     """Queue of jobs for ``live``; used from the event loop only (``run`` is not thread-safe)."""
 
-    def __init__(self, live: LiveRecommender, inline: bool = True) -> None:
-        self.live, self.inline = live, inline
+    def __init__(self, live: LiveRecommender) -> None:
+        self.live = live
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="rnnrec-model")
         self._pending: list[tuple[Job, asyncio.Future]] = []
         self._running = False
-
-    async def apply(self, events: list[Event]) -> ApplyResult:
-        return (await self.run([events]))[0]  # type: ignore[return-value]
 
     async def recommend(self, request: RecommendRequest) -> list[Recommendation]:
         return (await self.run([request]))[0]  # type: ignore[return-value]
@@ -54,15 +51,14 @@ class ModelWorker:
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._pending = self._pending, []
         jobs = [job for job, _ in batch]
-        if self.inline:
-            try:
-                results = self.live.run_batch(jobs, wait=False)
-            except Exception as exc:  # not one job's fault: every job gets it
-                results = [exc] * len(batch)
-            if results is not None:
-                self._deliver(batch, results)
-                self._next(loop)
-                return
+        try:
+            results = self.live.run_batch(jobs, wait=False)  # on the loop, unless the model is held
+        except Exception as exc:  # not one job's fault: every job gets it
+            results = [exc] * len(batch)
+        if results is not None:
+            self._deliver(batch, results)
+            self._next(loop)
+            return
         done = loop.run_in_executor(self._executor, self.live.run_batch, jobs)
         done.add_done_callback(lambda finished: self._finish(loop, batch, finished))
 

@@ -101,6 +101,9 @@ def build_parser(doc: str) -> argparse.ArgumentParser:
     ap.add_argument("--out", required=True)
     ap.add_argument("--epochs", type=int, default=2, help="epoch cap (RecBole default: 300 with stopping_step 10)")
     ap.add_argument("--workdir", default=None, help="RecBole data/log/checkpoint folder (default OUT/work)")
+    ap.add_argument("--resume", default=None,
+                    help="continue a stopped run from its best-validation checkpoint (RecBole saves only that one): "
+                         "its epoch, weights, optimizer state and early-stopping counter; the epochs after it re-run")
     return ap
 
 
@@ -114,6 +117,26 @@ def prepare(args) -> tuple[SplitFiles, Path]:
     return sf, work
 
 
+def resume(trainer, model, checkpoint: Path) -> list[dict]:
+    """Loads what ``Trainer.resume_checkpoint`` loads, but with ``weights_only=False`` (torch >= 2.6).
+
+    Returns a record per epoch already run up to the checkpoint's; only the checkpoint's own epoch
+    has a known validation score (the best one). New best epochs overwrite the same file.
+    """
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    trainer.saved_model_file = str(checkpoint)
+    trainer.start_epoch = ckpt["epoch"] + 1
+    trainer.cur_step = ckpt["cur_step"]
+    trainer.best_valid_score = ckpt["best_valid_score"]
+    model.load_state_dict(ckpt["state_dict"])
+    model.load_other_parameter(ckpt.get("other_parameter"))
+    trainer.optimizer.load_state_dict(ckpt["optimizer"])
+    print(f"resumed from {checkpoint}: epoch {ckpt['epoch'] + 1}, best valid {ckpt['best_valid_score']:.4f}", flush=True)
+    records = [{"epoch": e + 1, "before_resume": True} for e in range(ckpt["epoch"] + 1)]
+    records[-1]["valid_score"] = float(ckpt["best_valid_score"])
+    return records
+
+
 def run(args, sf: SplitFiles, work: Path, model_cls, extra_config: dict | None = None,
         extra_keys: tuple[str, ...] = (), extra_result: dict | None = None) -> None:
     """Trains ``model_cls`` on the files in ``<workdir>/data/bench`` and writes OUT/ranks.npz + OUT/result.json.
@@ -122,6 +145,7 @@ def run(args, sf: SplitFiles, work: Path, model_cls, extra_config: dict | None =
     further config values to report; ``extra_result`` is merged into result.json.
     """
     out = Path(args.out).resolve()
+    resume_from = Path(args.resume).resolve() if args.resume else None
     os.chdir(work)  # RecBole writes ./log and ./log_tensorboard relative to the cwd
     idx = sf.item_index
 
@@ -174,17 +198,19 @@ def run(args, sf: SplitFiles, work: Path, model_cls, extra_config: dict | None =
         return score, result
 
     trainer._train_epoch, trainer._valid_epoch = timed_train, timed_valid
+    if args.resume:
+        records.extend(resume(trainer, model, resume_from))
     trainer.fit(train_data, valid_data, saved=True, show_progress=False, verbose=True)
     fit_seconds = time.perf_counter() - t_fit0
 
     valid_scores = [r.get("valid_score", -np.inf) for r in records]
-    best_epoch = int(np.argmax(valid_scores)) + 1  # first best, as RecBole's early_stopping keeps it
+    best_epoch = len(valid_scores) - int(np.argmax(valid_scores[::-1]))  # last best: early_stopping keeps value >= best
     ckpt = torch.load(trainer.saved_model_file, map_location="cpu", weights_only=False)
     model.load_state_dict(ckpt["state_dict"])
     model.load_other_parameter(ckpt.get("other_parameter"))
 
     n_targets = len(train_data._dataset)  # one training example per (prefix, next item) pair
-    train_s = np.array([r["train_seconds"] for r in records])
+    train_s = np.array([r["train_seconds"] for r in records if "train_seconds" in r])
     sec_per_epoch = float(train_s.mean())
 
     n_cat = len(sf.catalogue)
@@ -224,6 +250,7 @@ def run(args, sf: SplitFiles, work: Path, model_cls, extra_config: dict | None =
             "stopped_early": stopped_early,
             "capped": capped,
             "note": f"capped at {args.epochs} epochs, not converged" if capped else "",
+            "resumed_from": str(resume_from) if resume_from else None,
             "epoch_records": records,
             **(extra_result or {}),
         },

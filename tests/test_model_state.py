@@ -53,12 +53,14 @@ def test_stepping_one_event_at_a_time_equals_one_batch(name, options):
     with torch.no_grad():
         whole = model(items, time_in, time_q[:, None, :].expand(-1, T, -1))[:, -1]  # (B, D)
         _, whole_state = model.encode(items, time_in)
-        state = model.initial_state(B)
+        state = step_state = model.initial_state(B)
         assert state.shape == (B, model.state_size())
         for t in range(T):
             _, state = model.encode(items[:, t : t + 1], time_in[:, t : t + 1], state)
+            step_state = model.step(items[:, t], step_state, time_in[:, t : t + 1])  # what the server calls
         stepped = model.output_vectors(model.state_output(state), time_q)
     torch.testing.assert_close(state, whole_state, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(step_state, whole_state, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(stepped, whole, rtol=1e-5, atol=1e-6)
     # The state is what it claims to be: starting over from it continues the same sequence.
     with torch.no_grad():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import signal
@@ -410,19 +409,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import torch
     import uvicorn
 
-    from rnnrec.serving.app import create_app
-    from rnnrec.serving.live import LiveRecommender
-    from rnnrec.serving.state_store import open_state_store
+    from rnnrec.serving.app import serving_app
 
     if _model_class(args.model) == "SessionGRU":
         raise RnnrecError(f"{args.model} is a session model; `rnnrec serve` serves sequence models (loo / time)")
     if args.threads < 1:
         raise RnnrecError(f"--threads must be >= 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
-    live = LiveRecommender.open(args.model, open_state_store(args.state), index=args.index)
+    app, live = serving_app(args.model, args.state, args.index, args.threads)
     log = logging.getLogger(__name__)
 
     def reload_on_sighup(signum: int, frame: object) -> None:  # re-read the model folder, off the event loop
@@ -436,10 +431,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGHUP, reload_on_sighup)
     log.info("serving %s (state %s) on http://%s:%d (docs at /docs)", args.model, args.state, args.host, args.port)
-    app = create_app(live)
-    gc.collect()
-    gc.freeze()  # the model, the ID maps and the framework stay put: full collections skip them (no long pauses)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    # No X-Forwarded-* rewriting: nothing here reads the client's address, and it costs every request.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info", proxy_headers=False)
     return 0
 
 

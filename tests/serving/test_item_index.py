@@ -63,3 +63,20 @@ def test_index_kinds():
     assert build_index(weights, bias, "auto").kind == "exact"  # 10 items: far below the threshold
     with pytest.raises(ConfigError, match="item index must be one of"):
         build_index(weights, bias, "annoy")
+
+
+@pytest.mark.parametrize(("rows", "width", "k"), [(16, 25_001, 20), (1, 100_001, 20), (5, 30_000, 7), (3, 1_000, 20)])
+def test_top_k_rows_equals_torch_topk(rows, width, k):
+    """The block-wise top-k finds exactly torch.topk's items and scores, excluded (-inf) columns,
+    a partial last block and rows of equal blocks included. Data: generated scores."""
+    from rnnrec.serving.item_index import top_k_rows
+
+    g = torch.Generator().manual_seed(rows)
+    scores = torch.randn(rows, width, generator=g)
+    scores[:, ::3] = float("-inf")  # a third of every row excluded
+    scores[-1, :] = torch.arange(width, dtype=torch.float32) % 64  # every block has the same maximum
+    values, ids = top_k_rows(scores, k)
+    expected = torch.topk(scores, k, dim=1)
+    torch.testing.assert_close(values, expected.values)
+    torch.testing.assert_close(scores.gather(1, ids), expected.values)  # same scores (ties may pick other ids)
+    assert torch.equal(ids[:-1], expected.indices[:-1])  # no ties in the random rows: the same items

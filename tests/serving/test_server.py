@@ -124,6 +124,31 @@ def test_an_event_and_its_recommendations_in_one_request(server):
     assert status == 422 and "recommend" in json.dumps(body)
 
 
+def test_the_fast_lane_answers_as_fastapi_does(server):
+    """The per-event routes answer plainly valid requests themselves (serving/fast_lane.py) and hand
+    everything else to FastAPI: the same request, once in each spelling, gets the same answer and
+    is counted under the same route."""
+    events = [{"item_id": "i2", "timestamp": 1.7e9}, {"item_id": "i5", "timestamp": 1.7e9 + 60}]
+    posted = metric(server, 'rnnrec_requests_total{route="/v1/events",method="POST",status="200"}')
+    route = 'rnnrec_requests_total{route="/v1/users/{user_id}/recommendations",method="GET",status="200"}'
+    asked = metric(server, route)
+    answers = {}
+    for user, spelling in [("lane", ""), ("fastapi", "&exclude_seen=yes")]:  # "yes": FastAPI's alone
+        status, body = server.call("POST", f"/v1/events?recommend=4{spelling}",
+                                   {"events": [{"user_id": user, **e} for e in events]})
+        assert status == 200
+        got = server.call("GET", f"/v1/users/{user}/recommendations?k=5{spelling}")
+        assert got[0] == 200 and got[1]["user_id"] == user
+        answers[user] = (body["accepted"], body["applied"], body["unknown_items"], body["recommendations"][user],
+                         got[1]["items"])
+    assert answers["lane"] == answers["fastapi"]
+    assert metric(server, 'rnnrec_requests_total{route="/v1/events",method="POST",status="200"}') == posted + 2
+    assert metric(server, route) == asked + 2
+    # Errors raised once the model has the request are worded as FastAPI's handler words them.
+    assert server.call("GET", "/v1/users/nobody-lane/recommendations?k=5") == server.call(
+        "GET", "/v1/users/nobody-lane/recommendations?k=5&exclude_seen=yes")
+
+
 def metric(server: Server, name: str) -> float:
     """A sample's value from GET /metrics (Prometheus text), 0 when absent."""
     status, text = server.call("GET", "/metrics")

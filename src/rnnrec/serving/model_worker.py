@@ -2,11 +2,17 @@
 
 Why: requests that arrive together are cheaper served together than one by one: one recurrent
 step for all their events and one transaction, one matrix product and one top-k for all their
-recommendations. A batch is every job queued when the event loop gets to it, run on the loop
-itself: 1,391 requests/s with 32 clients, against 1,148 when each batch went to a thread (the
-GIL serialises the two anyway). When the model is held elsewhere (a reload swapping it in), the
-batch goes to a thread of its own instead, so the loop keeps reading requests. Under light load
-a batch is a single request, so nothing waits for company.
+recommendations. A batch is every job queued by the time the event loop gets to it, run on the
+loop itself: 1,391 requests/s with 32 clients, against 1,148 when each batch went to a thread
+(the GIL serialises the two anyway). When the model is held elsewhere (a reload swapping it in),
+the batch goes to a thread of its own instead, so the loop keeps reading requests.
+
+Gathering: the batch starts after at least :data:`MIN_PASSES` passes of the loop, and after up
+to :data:`MAX_PASSES` while each pass brings more requests. Starting on the first pass split
+32 clients' requests into batches of 13 (median; 10th–90th percentile 1–18), and a batch of one
+costs nearly what a full one does; with the passes the median batch holds 31 of them (some
+stragglers still run alone). Under light load a pass costs microseconds, and a batch is the one
+request there is.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from rnnrec.serving.live import ApplyResult, LiveRecommender, RecommendRequest
 from rnnrec.serving.state_store import Event
 
 Job = list[Event] | RecommendRequest
+MIN_PASSES, MAX_PASSES = 2, 6
 
 
 class ModelWorker:
@@ -41,12 +48,20 @@ class ModelWorker:
         self._pending.extend(zip(jobs, futures))
         if not self._running:
             self._running = True
-            loop.call_soon(self._start, loop)  # requests read in this loop pass join the batch
+            loop.call_soon(self._gather, loop, 1, len(self._pending))
         results = await asyncio.gather(*futures, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
         return results  # type: ignore[return-value]
+
+    def _gather(self, loop: asyncio.AbstractEventLoop, passes: int, before: int) -> None:
+        """Let the loop read requests for a few more passes while they keep coming, then run the batch."""
+        grew = len(self._pending) > before
+        if passes < MIN_PASSES or (grew and passes < MAX_PASSES):
+            loop.call_soon(self._gather, loop, passes + 1, len(self._pending))
+            return
+        self._start(loop)
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._pending = self._pending, []

@@ -16,6 +16,7 @@ Policies:
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import threading
 from collections import OrderedDict, defaultdict
@@ -56,6 +57,12 @@ class ApplyResult:
 def _insert_sorted(sorted_ids: np.ndarray, new: np.ndarray | list) -> np.ndarray:
     """``sorted_ids`` (sorted, unique) with ``new`` added: a few insertions into a long array, not a
     re-sort of all of it."""
+    if len(new) == 1 and len(sorted_ids):  # one event, the usual case: a bisection and one copy
+        x = int(new[0])
+        at = bisect.bisect_left(sorted_ids, x)  # type: ignore[call-overload]
+        if at < len(sorted_ids) and sorted_ids[at] == x:
+            return sorted_ids
+        return np.concatenate((sorted_ids[:at], np.array([x], dtype=np.int64), sorted_ids[at:]))
     new = np.unique(np.asarray(new, dtype=np.int64))
     if not len(sorted_ids) or not len(new):
         return new if not len(sorted_ids) else sorted_ids

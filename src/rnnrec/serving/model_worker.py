@@ -25,7 +25,7 @@ from rnnrec.serving.live import ApplyResult, LiveRecommender, RecommendRequest
 from rnnrec.serving.state_store import Event
 
 Job = list[Event] | RecommendRequest
-MIN_PASSES, MAX_PASSES = 2, 6
+MIN_PASSES, MAX_PASSES = 2, 16
 
 
 class ModelWorker:

@@ -113,19 +113,19 @@ class SqliteStateStore:
             self._db.execute("COMMIT")
 
     def states(self, users: Iterable[str]) -> dict[str, UserState]:
-        users = list(dict.fromkeys(users))
-        out: dict[str, UserState] = {}
-        for start in range(0, len(users), 500):  # SQLite's limit on bound parameters
-            chunk = users[start : start + 500]
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT user_id, state, last_ts, n_applied, version FROM states "
-                    f"WHERE user_id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-            for user, blob, last_ts, n, version in rows:
-                out[user] = UserState(np.frombuffer(blob, dtype=np.float32).copy(), last_ts, n, version)
-        return out
+        with self._lock:
+            rows = self._select_in("SELECT user_id, state, last_ts, n_applied, version FROM states WHERE user_id IN ({})",
+                                   list(dict.fromkeys(users)))
+        return {user: UserState(np.frombuffer(blob, dtype=np.float32).copy(), last_ts, n, version)
+                for user, blob, last_ts, n, version in rows}
+
+    def _select_in(self, query: str, keys: list[str]) -> list[tuple]:
+        """Rows of ``query`` whose ``{}`` is filled with a placeholder per key (the lock held)."""
+        rows: list[tuple] = []
+        for start in range(0, len(keys), 500):  # SQLite's limit on bound parameters
+            chunk = keys[start : start + 500]
+            rows += self._db.execute(query.format(",".join("?" * len(chunk))), chunk).fetchall()
+        return rows
 
     def events_of(self, user: str) -> list[tuple[str, float | None, bool]]:
         with self._lock:
@@ -156,10 +156,11 @@ class SqliteStateStore:
                     row = self._db.execute("SELECT value FROM meta WHERE key = 'model_key'").fetchone()
                     if row is None or row[0] != model_key:
                         raise ModelChanged(f"stored states belong to model {row and row[0]}, not {model_key}")
+                stored = dict(self._select_in("SELECT user_id, version FROM states WHERE user_id IN ({})",
+                                              list(expected)))
                 for user, want in expected.items():
-                    row = self._db.execute("SELECT version FROM states WHERE user_id = ?", (user,)).fetchone()
-                    if (0 if row is None else row[0]) != want:
-                        raise StateConflict(f"user {user!r}: state changed meanwhile (version {row[0] if row else 0}, "
+                    if stored.get(user, 0) != want:
+                        raise StateConflict(f"user {user!r}: state changed meanwhile (version {stored.get(user, 0)}, "
                                             f"read {want})")  # fmt: skip
                 self._db.executemany(
                     "INSERT INTO events (user_id, item_id, ts, applied) VALUES (?, ?, ?, ?)",

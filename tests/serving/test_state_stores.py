@@ -62,11 +62,21 @@ def test_append_refuses_states_of_another_model(open_store):
 
 def test_sqlite_checkpoints_off_the_request_path_and_the_wal_restarts(tmp_path, monkeypatch):
     """Commits never checkpoint (a checkpoint inside one stalled its batch 4–5 ms); a thread of the
-    store copies the WAL back, and once the WAL is over its limit it lets the next writer restart it."""
+    store copies the WAL back into the database file, and the WAL then restarts from its start."""
     import sqlite3
     import time
 
     from rnnrec.serving import sqlite_store
+
+    def wal_restarts() -> int:  # the WAL header's checkpoint sequence number, +1 per restart
+        return int.from_bytes((tmp_path / "state.db-wal").read_bytes()[12:16], "big")
+
+    def events_in_the_file() -> int:  # what the database file itself holds, the WAL not read
+        try:
+            with sqlite3.connect(f"file:{tmp_path / 'state.db'}?immutable=1", uri=True) as db:
+                return db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        except sqlite3.DatabaseError:  # not copied yet (no table), or caught mid-copy
+            return -1
 
     monkeypatch.setattr(sqlite_store, "CHECKPOINT_SECONDS", 0.05)
     monkeypatch.setattr(sqlite_store, "WAL_RESTART_BYTES", 0)
@@ -74,14 +84,18 @@ def test_sqlite_checkpoints_off_the_request_path_and_the_wal_restarts(tmp_path, 
     assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
     for v in range(300):
         store.append([Event("a", f"i{v}")], [True], {"a": state(float(v))}, {"a": v})
-    time.sleep(0.5)  # several checkpoint passes
-    store.append([Event("a", "last")], [True], {"a": state(-1.0)}, {"a": 300})  # restarts the WAL
-    probe = sqlite3.connect(tmp_path / "state.db")
-    busy, frames, copied = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    assert busy == 0 and frames < 20  # 300 commits wrote hundreds of frames; the WAL holds the last ones only
-    probe.close()
+    restarts, deadline = wal_restarts(), time.monotonic() + 30
+    while events_in_the_file() != 300 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert events_in_the_file() == 300
+    version = 300
+    while wal_restarts() == restarts and time.monotonic() < deadline:  # a write after a full copy restarts it
+        time.sleep(0.1)
+        store.append([Event("a", f"j{version}")], [True], {"a": state(-1.0)}, {"a": version})
+        version += 1
+    assert wal_restarts() > restarts
     store.close()
     assert not store._checkpointer.is_alive()
     reopened = sqlite_store.SqliteStateStore(tmp_path / "state.db")
-    assert reopened.count_events() == 301 and reopened.states(["a"])["a"].version == 301
+    assert reopened.count_events() == version and reopened.states(["a"])["a"].version == version
     reopened.close()

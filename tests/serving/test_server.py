@@ -181,6 +181,22 @@ def test_bad_input_gets_a_clear_4xx_and_the_server_keeps_serving(server, method,
     assert server.call("GET", "/health")[0] == 200
 
 
+def test_a_chunked_body_over_the_limit_is_refused(server):
+    """A body sent without a Content-Length (chunked) is counted as it arrives: 413, not read whole."""
+    import http.client
+
+    big = b'{"user_id": "u", "item_id": "i1"},' * 40_000  # 1.4 MB
+    for path, body in [("/v1/events", b'{"events": [' + big + b"]}"),  # the fast lane reads it
+                       ("/v1/recommendations", b'{"history": [' + b'"i1",' * 300_000 + b'"i1"]}')]:  # FastAPI does
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.request("POST", path, body=(body[i: i + 65536] for i in range(0, len(body), 65536)),
+                     encode_chunked=True, headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        response = conn.getresponse()
+        assert response.status == 413 and b"request body over" in response.read()
+        conn.close()
+    assert server.call("GET", "/health")[0] == 200
+
+
 def test_unknown_items_and_out_of_order_times(server):
     status, body = server.call("POST", "/v1/events", {"events": [
         {"user_id": "order", "item_id": "i1", "timestamp": 1.7e9},

@@ -139,26 +139,59 @@ class LimitsAndMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start, status = time.perf_counter(), 500
+        start, status, started = time.perf_counter(), 500, False
 
         async def send_and_note(message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
             await send(message)
 
+        too_large = JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
         try:
             length = dict(scope["headers"]).get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
                 await _discard_body(receive)  # so that the client, still sending, reads the answer
-                response = JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
-                await response(scope, receive, send_and_note)
-            else:
+                await too_large(scope, receive, send_and_note)
+            elif length is not None:
                 await self.app(scope, receive, send_and_note)
+            else:  # no length given (a chunked body): counted as it arrives
+                try:
+                    await self.app(scope, _counting(receive), send_and_note)
+                except _BodyTooLarge:  # from the fast lane (FastAPI's routes answer it themselves)
+                    if started:
+                        raise
+                    await too_large(scope, receive, send_and_note)
         finally:
             route = scope.get("route")
             self.metrics.observe(getattr(route, "path", "unmatched"), scope["method"], status,
                                  time.perf_counter() - start)
+
+
+class _BodyTooLarge(HTTPException):
+    """A body without a Content-Length went over :data:`MAX_BODY_BYTES` (an HTTPException, so that
+    FastAPI's routes, which read bodies themselves, answer it as the 413 it is)."""
+
+    def __init__(self) -> None:
+        super().__init__(413, f"request body over {MAX_BODY_BYTES} bytes")
+
+
+def _counting(receive):
+    """``receive`` that, once the body read so far is over the limit, reads the rest away (so the
+    client, still sending, gets the answer) and raises :class:`_BodyTooLarge`."""
+    read = 0
+
+    async def counted():
+        nonlocal read
+        message = await receive()
+        read += len(message.get("body", b""))
+        if read > MAX_BODY_BYTES:
+            if message.get("more_body", False):
+                await _discard_body(receive)
+            raise _BodyTooLarge
+        return message
+
+    return counted
 
 
 def _items(recs: list[Recommendation]) -> list[dict]:

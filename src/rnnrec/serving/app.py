@@ -147,12 +147,11 @@ class LimitsAndMetrics:
                 status, started = message["status"], True
             await send(message)
 
-        too_large = JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
         try:
             length = dict(scope["headers"]).get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
                 await _discard_body(receive)  # so that the client, still sending, reads the answer
-                await too_large(scope, receive, send_and_note)
+                await _too_large()(scope, receive, send_and_note)
             elif length is not None:
                 await self.app(scope, receive, send_and_note)
             else:  # no length given (a chunked body): counted as it arrives
@@ -161,11 +160,15 @@ class LimitsAndMetrics:
                 except _BodyTooLarge:  # from the fast lane (FastAPI's routes answer it themselves)
                     if started:
                         raise
-                    await too_large(scope, receive, send_and_note)
+                    await _too_large()(scope, receive, send_and_note)
         finally:
             route = scope.get("route")
             self.metrics.observe(getattr(route, "path", "unmatched"), scope["method"], status,
                                  time.perf_counter() - start)
+
+
+def _too_large() -> JSONResponse:
+    return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
 
 
 class _BodyTooLarge(HTTPException):

@@ -8,10 +8,11 @@ throughput, and so latency.
 What: :class:`FastLane` is ASGI middleware that answers ``POST /v1/events`` and
 ``GET /v1/users/{id}/recommendations`` itself when the request is plainly valid: an
 ``application/json`` body that the route's own pydantic model accepts (read as FastAPI reads it:
-``json.loads``, then the model's lax validation), and query values in their simplest spelling. Anything else (a body
-that does not validate, ``exclude_seen=yes``, a repeated parameter, another content type) goes on
-to FastAPI unchanged, body included, so every error message and the OpenAPI docs stay FastAPI's.
-The handlers it calls are the routes' own (see :func:`rnnrec.serving.app.create_app`).
+``json.loads``, then the model's lax validation), and query values in their simplest spelling.
+Anything else (a body that does not validate, ``exclude_seen=yes``, a repeated parameter, another
+content type) goes on to FastAPI unchanged, body included, so every error message and the
+OpenAPI docs stay FastAPI's. The handlers it calls share the routes' code (see
+:func:`rnnrec.serving.app.create_app`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def query_int(query: dict[str, str], key: str, default: int, low: int, high: int
     text = query.get(key)
     if text is None:
         return default
-    if not text.isdigit() or text != str(int(text)) or not low <= int(text) <= high:
+    if not (text.isascii() and text.isdigit()) or text != str(int(text)) or not low <= int(text) <= high:
         raise Pass
     return int(text)
 

@@ -19,6 +19,13 @@ Protocols:
   (:func:`rnnrec.data.split.cold_item_split`). Reported: Recall@20 on the test targets that are
   cold items, against the popularity ranking and a random ranking (expected Recall@20 = 20 / I).
 
+Peer (``--models ... recbole_gru4recf``, ml-100k ``loo`` only): RecBole 1.2.1 GRU4RecF with the
+genres, run by ``peers/recbole_gru4recf.py`` in its own environment (``bash
+benchmarks/setup_peers.sh recbole``) on the same leave-one-out split, exported as the ``loo``
+benchmark exports it (``OUT/splits/ml-100k``), with RecBole's defaults to convergence (stopping
+step 10, at most 300 epochs); its full-ranking ranks are scored here like the others. It takes
+200–300 s per epoch on one CPU thread, so 30-odd epochs are hours.
+
 Runs of one seed are interleaved across models so that machine noise hits them alike; each run is
 one JSON file in ``--out`` (``--reuse`` resumes). Per-epoch time is pure training time (validation
 excluded), reported relative to the ID-only GRU.
@@ -50,6 +57,7 @@ DATASETS = {
     "amazon-beauty-s3rec": ("amazon-beauty-s3rec/Beauty.txt", "amazon-beauty-s3rec/Beauty_item2attributes.json"),
 }
 MODELS = ("gru4rec", "feature_fusion", "parallel_rnn", "cold_start")
+PEERS = ("recbole_gru4recf",)  # ml-100k, loo only
 PROTOCOLS = ("loo", "cold")
 COLD_FRACTION, COLD_SEED = 0.1, 0
 
@@ -69,6 +77,34 @@ def run(dataset, split: Split, model: str, seed: int, extra: list[str], cold: Co
         out["cold_test"] = rec.evaluate(cold.cold_test)
         out["n_cold_test"] = len(cold.cold_test)
     return out
+
+
+def run_gru4recf(root: Path, out: Path, seed: int, reuse: bool) -> dict:
+    """RecBole GRU4RecF on the exported ml-100k split (a finished run in ``OUT/recbole-gru4recf``
+    is only scored again with ``reuse``)."""
+    from loo_benchmark import export_split, run_measured, score_ranks  # benchmarks/loo_benchmark.py
+
+    split_dir, run_dir = out / "splits" / "ml-100k", out / "recbole-gru4recf" / f"seed{seed}"
+    if not (split_dir / "meta.json").exists():
+        export_split("ml-100k", root, split_dir, "rnnrec")
+    process = None
+    if not (reuse and (run_dir / "ranks.npz").exists()):
+        python = REPO / "benchmarks" / ".envs" / "recbole" / "bin" / "python"
+        if not python.exists():
+            raise SystemExit(f"{python} missing: run `bash benchmarks/setup_peers.sh recbole` first")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        process = run_measured([str(python), str(REPO / "benchmarks" / "peers" / "recbole_gru4recf.py"),
+                                "--split", str(split_dir), "--seed", str(seed), "--out", str(run_dir), "--epochs", "300",
+                                "--item-file", str(root / "ml-100k" / "ml-100k.item")],
+                               run_dir / "log.txt", cwd=run_dir, timeout=None)
+        if process["rc"] != 0:
+            raise SystemExit(f"GRU4RecF seed {seed} failed; see {run_dir / 'log.txt'}")
+    peer = json.loads((run_dir / "result.json").read_text())
+    scored = score_ranks(run_dir / "ranks.npz", split_dir)
+    return {"test": scored["test"], "n_test": scored["n_test"], "best_epoch": peer["best_epoch"], "epochs": peer["epochs"],
+            "seconds_per_epoch": peer["seconds_per_epoch_median"], "seconds_to_best_epoch": peer["seconds_to_best_epoch"],
+            "stopped_early": peer["stopped_early"], "resumed_from": peer.get("resumed_from"), "peer": peer["model"],
+            "library": peer["library"], "process": process, "other_cpu_share": None}
 
 
 def baselines(dataset, cold: ColdItemSplit) -> dict:
@@ -102,7 +138,7 @@ def summarise(results: dict, base: dict) -> str:
     for ds in DATASETS:
         for protocol in PROTOCOLS:
             runs = {m: [r for r in results.values() if r["dataset"] == ds and r["protocol"] == protocol and r["model"] == m]
-                    for m in MODELS}
+                    for m in MODELS + PEERS}
             if not any(runs.values()):
                 continue
             key, metric = ("test", "NDCG@10") if protocol == "loo" else ("cold_test", "Recall@20")
@@ -134,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS + PEERS,
+                    help="rnnrec models (default: all) and the peer recbole_gru4recf (ml-100k loo)")
     ap.add_argument("--data-root", default=str(REPO.parent / "shared" / "datasets"))
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "multimodal"))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra option for every run")
@@ -168,7 +205,11 @@ def main(argv: list[str] | None = None) -> int:
                     if args.reuse and key in results:
                         continue
                     t0 = time.perf_counter()
-                    if protocol == "loo":
+                    if model in PEERS:
+                        if (ds, protocol) != ("ml-100k", "loo"):
+                            continue
+                        r = run_gru4recf(root, out, seed, args.reuse)
+                    elif protocol == "loo":
                         r = run(dataset, split, model, seed, args.set, None)
                     else:
                         r = run(dataset, cold.split, model, seed, args.set, cold)

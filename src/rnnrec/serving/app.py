@@ -29,14 +29,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from rnnrec import __version__
 from rnnrec.errors import RnnrecError
 from rnnrec.recommender import Recommendation
-from rnnrec.serving.fast_lane import FastLane, Pass, query_bool, query_float, query_int
+from rnnrec.serving.fast_lane import EVENTS_ROUTE, USER_ROUTE, FastLane, Pass, query_bool, query_float, query_int
 from rnnrec.serving.live import LiveRecommender, RecommendRequest, UnknownUser
 from rnnrec.serving.model_worker import ModelWorker
 from rnnrec.serving.state_store import Event, StateConflict
 
 MAX_K = 1000
-USER_ROUTE = "/v1/users/{user_id}/recommendations"
 MAX_BODY_BYTES = 1 << 20  # 1 MiB
+TOO_LARGE = f"request body over {MAX_BODY_BYTES} bytes"
 MAX_EVENTS_PER_REQUEST = 10_000
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -168,7 +168,7 @@ class LimitsAndMetrics:
 
 
 def _too_large() -> JSONResponse:
-    return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+    return JSONResponse({"detail": TOO_LARGE}, status_code=413)
 
 
 class _BodyTooLarge(HTTPException):
@@ -176,7 +176,7 @@ class _BodyTooLarge(HTTPException):
     FastAPI's routes, which read bodies themselves, answer it as the 413 it is)."""
 
     def __init__(self) -> None:
-        super().__init__(413, f"request body over {MAX_BODY_BYTES} bytes")
+        super().__init__(413, TOO_LARGE)
 
 
 def _counting(receive):
@@ -272,7 +272,7 @@ def create_app(live: LiveRecommender) -> FastAPI:
     def metrics_text() -> str:
         return metrics.text()
 
-    @app.post("/v1/events", response_model=EventsOut, response_model_exclude_none=True)
+    @app.post(EVENTS_ROUTE, response_model=EventsOut, response_model_exclude_none=True)
     async def post_events(
         body: EventBatch | EventIn,
         recommend: int = Query(0, ge=0, le=MAX_K, description="also return each user's top-k after these events "
@@ -347,7 +347,7 @@ def create_app(live: LiveRecommender) -> FastAPI:
         except RnnrecError as exc:
             return _error_response(exc)
 
-    routes = {r.path: r for r in app.routes if getattr(r, "path", None) in ("/v1/events", USER_ROUTE)}
+    routes = {r.path: r for r in app.routes if getattr(r, "path", None) in (EVENTS_ROUTE, USER_ROUTE)}
     app.add_middleware(FastLane, events=lane_events, recommendations=lane_top_k, routes=routes)
     app.add_middleware(LimitsAndMetrics, metrics=metrics)  # outermost of ours: limits and times both paths
     return app

@@ -30,7 +30,9 @@ from starlette.responses import Response
 # request to FastAPI.
 Handler = Callable[[bytes, "str | None", dict[str, str]], Awaitable[Response]]
 
+EVENTS_ROUTE = "/v1/events"
 USERS_PREFIX, RECOMMENDATIONS_SUFFIX = "/v1/users/", "/recommendations"
+USER_ROUTE = USERS_PREFIX + "{user_id}" + RECOMMENDATIONS_SUFFIX  # FastAPI's path of the route
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 
 
@@ -80,14 +82,14 @@ class FastLane:
             return
         method, path = scope["method"], scope["path"]
         user_id = None
-        if method == "POST" and path == "/v1/events":
-            handler, route = self.events, "/v1/events"
+        if method == "POST" and path == EVENTS_ROUTE:
+            handler, route = self.events, EVENTS_ROUTE
         elif method == "GET" and path.startswith(USERS_PREFIX) and path.endswith(RECOMMENDATIONS_SUFFIX):
             user_id = path[len(USERS_PREFIX): -len(RECOMMENDATIONS_SUFFIX)]
             if not user_id or "/" in user_id:
                 await self.app(scope, receive, send)
                 return
-            handler, route = self.recommendations, "/v1/users/{user_id}/recommendations"
+            handler, route = self.recommendations, USER_ROUTE
         else:
             await self.app(scope, receive, send)
             return

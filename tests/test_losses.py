@@ -18,6 +18,25 @@ def test_full_cross_entropy_ignores_the_padding_row():
     assert full_cross_entropy(h, torch.tensor([1]), W, B).item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_full_cross_entropy_in_row_blocks_matches_one_softmax(monkeypatch):
+    """Blocks of 16 rows (the smallest), 40 rows: three blocks, the last one partial."""
+    import rnnrec.losses as losses
+
+    monkeypatch.setattr(losses, "LOGITS_PER_CHUNK", 16)
+    gen = torch.Generator().manual_seed(0)
+    weights = torch.randn(8, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(8, generator=gen, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(40, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(1, 8, (40,), generator=gen)
+    reference = torch.nn.functional.cross_entropy(h @ weights[1:].T + bias[1:], targets - 1)
+    expected = torch.autograd.grad(reference, (h, weights, bias))
+    got = full_cross_entropy(h, targets, weights, bias)
+    assert got.item() == pytest.approx(reference.item(), rel=1e-12)
+    for g, e in zip(torch.autograd.grad(got, (h, weights, bias)), expected):
+        torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda x: full_cross_entropy(x, targets, weights, bias), (h,))
+
+
 def test_sampled_cross_entropy_with_logq_and_duplicates():
     h = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
     targets = torch.tensor([1, 2])

@@ -31,7 +31,7 @@ OPTIMIZERS = ("adam", "adamw", "adagrad", "sgd")
 @dataclass
 class TrainConfig:
     epochs: int = 100
-    batch_size: int = 64
+    batch_size: int = 32  # sequences (windows of up to objective.max_len events) per step
     learning_rate: float = 3e-3
     optimizer: str = "adam"
     weight_decay: float = 0.0

@@ -22,6 +22,7 @@ def test_full_cross_entropy_in_row_blocks_matches_one_softmax(monkeypatch):
     """Blocks of 16 rows (the smallest), 40 rows: three blocks, the last one partial."""
     import rnnrec.losses as losses
 
+    monkeypatch.setattr(losses, "WHOLE_LOGITS_UP_TO", 0)
     monkeypatch.setattr(losses, "LOGITS_PER_CHUNK", 16)
     gen = torch.Generator().manual_seed(0)
     weights = torch.randn(8, 3, generator=gen, dtype=torch.float64, requires_grad=True)

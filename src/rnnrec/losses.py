@@ -16,16 +16,22 @@ from rnnrec.errors import ConfigError
 LOSSES = ("ce", "sampled_ce")
 
 
-LOGITS_PER_CHUNK = 1 << 21  # ~8 MB of float32 logits: a chunk stays in cache between its passes
+WHOLE_LOGITS_UP_TO = 1 << 22  # 16 MB of float32 logits: small enough to keep for backward
+LOGITS_PER_CHUNK = 1 << 20  # 4 MB: a block stays in cache between its passes
 
 
 def full_cross_entropy(h: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """Mean softmax cross-entropy of ``targets`` (N,) over items 1..I.
 
-    Computed a block of rows at a time (:class:`_ChunkedCrossEntropy`): the (N, I) logits are never
-    held whole, which on CPU makes a step over 10^4 items about 1.6x faster and saves N·I floats.
+    Above ``WHOLE_LOGITS_UP_TO`` logits it runs a block of rows at a time
+    (:class:`_ChunkedCrossEntropy`), never holding the (N, I) logits whole: on 2 CPU cores the
+    loss of 1,600 targets over 10,325 items takes 110 ms instead of 182 ms forward + backward.
+    Below it, one softmax over kept logits is as fast or faster.
     """
-    rows = max(16, LOGITS_PER_CHUNK // max(1, weights.shape[0] - 1))
+    n_items = weights.shape[0] - 1
+    if h.shape[0] * n_items <= WHOLE_LOGITS_UP_TO:
+        return F.cross_entropy(h @ weights[1:].T + bias[1:], targets - 1)
+    rows = max(16, LOGITS_PER_CHUNK // max(1, n_items))
     return _ChunkedCrossEntropy.apply(h, weights[1:], bias[1:], targets - 1, rows)
 
 

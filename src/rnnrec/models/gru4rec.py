@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from rnnrec.errors import ConfigError, require_at_least, require_fraction
+from rnnrec.models.dropout import Dropout
 
 
 @dataclass
@@ -59,9 +60,9 @@ class GRU4Rec(nn.Module):
         self.n_items = n_items
         c = config
         self.item_embedding = nn.Embedding(n_items + 1, c.embedding_dim, padding_idx=0)
-        self.embedding_dropout = nn.Dropout(c.dropout_embedding)
+        self.embedding_dropout = Dropout(c.dropout_embedding)
         self.rnn = self.build_recurrence()
-        self.hidden_dropout = nn.Dropout(c.dropout_hidden)
+        self.hidden_dropout = Dropout(c.dropout_hidden)
         self.project = nn.Linear(c.hidden_size, c.embedding_dim)
         self.output_embedding = None if c.tied_embeddings else nn.Embedding(n_items + 1, c.embedding_dim)
         self.output_bias = nn.Parameter(torch.zeros(n_items + 1))

@@ -59,11 +59,11 @@ def test_feature_models_need_features():
         config("feature_fusion", "fusion=sum")
 
 
-@pytest.mark.parametrize("name", FEATURE_MODELS)
-def test_fit_is_seeded_and_save_load_keeps_recommendations(data, name, tmp_path):
+@pytest.mark.parametrize("name, extra", [(name, ()) for name in FEATURE_MODELS] + [("cold_start", ("feature_mlp=true",))])
+def test_fit_is_seeded_and_save_load_keeps_recommendations(data, name, extra, tmp_path):
     ds, split = data
-    a = SequentialRecommender(config(name)).fit(ds, split)
-    b = SequentialRecommender(config(name)).fit(ds, split)
+    a = SequentialRecommender(config(name, *extra)).fit(ds, split)
+    b = SequentialRecommender(config(name, *extra)).fit(ds, split)
     assert a.evaluate(split.test) == b.evaluate(split.test)
     loaded = SequentialRecommender.load(a.save(tmp_path / name))
     assert (tmp_path / name / "item_features.npz").is_file()

@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = Path(args.out)
+    out = Path(args.out).resolve()  # peers run in their own folder: relative paths would break
     out.mkdir(parents=True, exist_ok=True)
     root = Path(args.data_root)
     results = {p.stem: json.loads(p.read_text()) for p in out.glob("run-*.json")}

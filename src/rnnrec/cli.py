@@ -357,6 +357,19 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_encode_images(args: argparse.Namespace) -> int:
+    from rnnrec.data.image_encoder import encode_images, find_images, write_vectors
+    from rnnrec.device import resolve_device
+
+    ids, paths = find_images(args.folder)
+    device = resolve_device(args.device, option="--device")
+    vectors = encode_images(paths, args.weights, args.arch, args.batch_size, device=str(device), progress=not args.quiet)
+    out = write_vectors(args.out, ids, vectors)
+    print(f"{len(ids)} items × {vectors.shape[1]} dims → {out} (IDs in {out.with_suffix('.ids.txt')}); "
+          f"use with --vectors image={out}")
+    return 0
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     from rnnrec.tuning import load_space, tune, write_best_config
 
@@ -517,6 +530,14 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("path")
     data_args(di, flag="")
     di.set_defaults(func=cmd_data_inspect)
+    de = dsub.add_parser("encode-images", parents=[quiet], help="image files → item vectors (torchvision, local weights)")
+    de.add_argument("folder", help="one image per item, named <item id>.jpg (or .png, .webp ...)")
+    de.add_argument("--weights", required=True, help="state_dict of the torchvision model, a local file")
+    de.add_argument("--arch", default="resnet50", help="torchvision model name (default: resnet50)")
+    de.add_argument("--batch-size", type=int, default=32)
+    de.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda ...")
+    de.add_argument("--out", required=True, help=".npy to write; the IDs go to <stem>.ids.txt beside it")
+    de.set_defaults(func=cmd_data_encode_images)
 
     v = sub.add_parser("serve", parents=[quiet], help="HTTP API: events update per-user states; recommendations from them")
     v.add_argument("model", help="model folder written by `rnnrec train`")

@@ -359,13 +359,14 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
 
 def cmd_data_encode_images(args: argparse.Namespace) -> int:
     from rnnrec.data.image_encoder import encode_images, find_images, write_vectors
+    from rnnrec.data.item_vectors import npy_ids_path
     from rnnrec.device import resolve_device
 
     ids, paths = find_images(args.folder)
     device = resolve_device(args.device, option="--device")
     vectors = encode_images(paths, args.weights, args.arch, args.batch_size, device=str(device), progress=not args.quiet)
     out = write_vectors(args.out, ids, vectors)
-    print(f"{len(ids)} items × {vectors.shape[1]} dims → {out} (IDs in {out.with_suffix('.ids.txt')}); "
+    print(f"{len(ids)} items × {vectors.shape[1]} dims → {out} (IDs in {npy_ids_path(out)}); "
           f"use with --vectors image={out}")
     return 0
 

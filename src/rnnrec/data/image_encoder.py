@@ -14,16 +14,14 @@ identity, so a vector is the network's pooled features (2,048 numbers for ResNet
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from rnnrec.data.item_vectors import npy_ids_path
 from rnnrec.errors import ConfigError, DataFormatError
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["IMAGE_EXTENSIONS", "encode_images", "find_images", "write_vectors"]
 
@@ -64,8 +62,7 @@ def find_images(folder: str | Path) -> tuple[list[str], list[Path]]:
     return ids, files
 
 
-def _load_model(arch: str, weights: str | Path) -> nn.Module:
-    torchvision, _ = _vision()
+def _load_model(torchvision, arch: str, weights: str | Path) -> nn.Module:
     path = Path(weights)
     if not path.is_file():
         raise ConfigError(f"{path}: weights file not found; expected a state_dict saved with torch.save "
@@ -106,7 +103,7 @@ def encode_images(
 
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    model = _load_model(arch, weights).to(device)
+    model = _load_model(torchvision, arch, weights).to(device)
     prepare = v2.Compose([v2.ToImage(), v2.Resize(round(size * 8 / 7), antialias=True), v2.CenterCrop(size),
                           v2.ToDtype(torch.float32, scale=True), v2.Normalize(_MEAN, _STD)])
     out: list[np.ndarray] = []
@@ -120,17 +117,17 @@ def encode_images(
                 except Exception as e:  # unreadable or truncated file
                     raise DataFormatError(f"{p}: not a readable image ({type(e).__name__}: {e})") from None
             out.append(model(torch.stack(batch).to(device)).flatten(1).float().cpu().numpy())
-    return np.concatenate(out).astype(np.float32, copy=False)
+    return np.concatenate(out)
 
 
 def write_vectors(path: str | Path, ids: list[str], vectors: np.ndarray) -> Path:
     """``path`` (.npy) and ``<stem>.ids.txt`` beside it: what ``--vectors NAME=path`` reads."""
     p = Path(path)
     if p.suffix != ".npy":
-        raise ConfigError(f"{p}: the output must be a .npy file (its IDs go to {p.stem}.ids.txt beside it)")
+        raise ConfigError(f"{p}: the output must be a .npy file (its IDs go to {npy_ids_path(p).name} beside it)")
     if len(ids) != len(vectors):
         raise ValueError(f"{len(ids)} IDs for {len(vectors)} vectors")
     p.parent.mkdir(parents=True, exist_ok=True)
     np.save(p, vectors)
-    p.with_suffix(".ids.txt").write_text("".join(f"{i}\n" for i in ids))
+    npy_ids_path(p).write_text("".join(f"{i}\n" for i in ids))
     return p

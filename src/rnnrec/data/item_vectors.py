@@ -27,12 +27,17 @@ from rnnrec.errors import ConfigError, DataFormatError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["read_item_vectors"]
+__all__ = ["npy_ids_path", "read_item_vectors"]
 
 _EXTENSIONS = {".npy": "npy", ".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv"}
 _POLARS_ERRORS = (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError, UnicodeError)
 
 Where = Callable[[int], str]  # 0-based row index -> "row 3" / "line 4"
+
+
+def npy_ids_path(path: str | Path) -> Path:
+    """Where the item IDs of a ``.npy`` vector file live: ``<stem>.ids.txt`` beside it."""
+    return Path(path).with_suffix(".ids.txt")
 
 
 def read_item_vectors(

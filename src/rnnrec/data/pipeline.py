@@ -57,14 +57,14 @@ def attach_item_features(
     blocks to ``dataset``. With ``add_items``, items that have features but no interactions join the
     catalogue (cold items a feature-based model can recommend)."""
     from rnnrec.data.item_features import build_item_features
-    from rnnrec.data.item_vectors import read_item_vectors
+    from rnnrec.data.item_vectors import npy_ids_path, read_item_vectors
     from rnnrec.data.metadata import read_item_metadata
 
     table = read_item_metadata(metadata, format=metadata_format) if metadata is not None else None
     sources = {}
     for name, path in (vectors or {}).items():
         path = Path(path)
-        ids = path.with_suffix(".ids.txt") if path.suffix == ".npy" else None
+        ids = npy_ids_path(path) if path.suffix == ".npy" else None
         sources[name] = read_item_vectors(path, ids=ids)
     if add_items:
         extra = [] if table is None else table["item_id"].to_list()

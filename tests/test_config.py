@@ -31,6 +31,8 @@ def test_wrong_types_and_values_are_errors():
         RecommenderConfig().with_overrides(["cell=rnn"])
     with pytest.raises(ConfigError, match="loss"):
         RecommenderConfig().with_overrides(["loss=bpr"])
+    with pytest.raises(ConfigError, match="objective.precision"):
+        RecommenderConfig().with_overrides(["precision=float16"])
     with pytest.raises(ConfigError, match="key=value"):
         RecommenderConfig().with_overrides(["seed"])
 

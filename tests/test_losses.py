@@ -22,8 +22,7 @@ def test_full_cross_entropy_in_row_blocks_matches_one_softmax(monkeypatch):
     """Blocks of 16 rows (the smallest), 40 rows: three blocks, the last one partial."""
     import rnnrec.losses as losses
 
-    monkeypatch.setattr(losses, "WHOLE_LOGITS_UP_TO", 0)
-    monkeypatch.setattr(losses, "LOGITS_PER_CHUNK", 16)
+    monkeypatch.setattr(losses, "LOGITS_PER_BLOCK", 16)
     gen = torch.Generator().manual_seed(0)
     weights = torch.randn(8, 3, generator=gen, dtype=torch.float64, requires_grad=True)
     bias = torch.randn(8, generator=gen, dtype=torch.float64, requires_grad=True)
@@ -36,6 +35,30 @@ def test_full_cross_entropy_in_row_blocks_matches_one_softmax(monkeypatch):
     for g, e in zip(torch.autograd.grad(got, (h, weights, bias)), expected):
         torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-12)
     assert torch.autograd.gradcheck(lambda x: full_cross_entropy(x, targets, weights, bias), (h,))
+    # Gradients for some inputs only, a scaled loss, and no gradients at all under no_grad.
+    only_bias = full_cross_entropy(h.detach(), targets, weights.detach(), bias)
+    (g_bias,) = torch.autograd.grad(3.0 * only_bias, (bias,))
+    torch.testing.assert_close(g_bias, 3.0 * expected[2], rtol=1e-10, atol=1e-12)
+    with torch.no_grad():
+        assert full_cross_entropy(h, targets, weights, bias).item() == pytest.approx(reference.item(), rel=1e-12)
+
+
+def test_full_cross_entropy_with_bfloat16_products_stays_close_to_float32():
+    """bfloat16 keeps 8 bits of mantissa: the loss and gradients move, by well under 1 %."""
+    gen = torch.Generator().manual_seed(0)
+    weights = (0.3 * torch.randn(500, 16, generator=gen)).requires_grad_()
+    bias = (0.1 * torch.randn(500, generator=gen)).requires_grad_()
+    h = torch.randn(70, 16, generator=gen, requires_grad=True)
+    targets = torch.randint(1, 500, (70,), generator=gen)
+    exact = full_cross_entropy(h, targets, weights, bias)
+    exact_grads = torch.autograd.grad(exact, (h, weights, bias))
+    low = full_cross_entropy(h, targets, weights, bias, product_dtype=torch.bfloat16)
+    low_grads = torch.autograd.grad(low, (h, weights, bias))
+    assert low.dtype == torch.float32
+    assert low.item() != exact.item() and low.item() == pytest.approx(exact.item(), rel=1e-3)
+    for g, e in zip(low_grads, exact_grads):
+        assert g.dtype == torch.float32
+        assert float((g - e).abs().max()) <= 0.01 * float(e.abs().max())
 
 
 def test_sampled_cross_entropy_with_logq_and_duplicates():

@@ -199,6 +199,7 @@ def _with_item_features(args: argparse.Namespace, config: RecommenderConfig, dat
 
 def cmd_train(args: argparse.Namespace) -> int:
     from rnnrec.data.split import leave_one_out, time_split
+    from rnnrec.device import resolve_precision
     from rnnrec.recommender import SequentialRecommender
 
     if args.protocol == "session":
@@ -235,6 +236,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "seconds_per_epoch": result.seconds_per_epoch,
         "eval_seconds": eval_seconds,
         "seed": config.train.seed,
+        "device": str(rec.device),
+        "precision": resolve_precision(config.objective.precision, rec.device),  # of the full softmax's products
         "history": [
             {"epoch": h["epoch"], "loss": h["loss"], "seconds": h["seconds"],
              **({f"valid_{config.train.monitor}": h["valid"][config.train.monitor]} if "valid" in h else {})}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 
 import torch
 
@@ -22,6 +23,28 @@ def resolve_device(name: str = "auto", option: str = "train.device") -> torch.de
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"{option} is {name!r} but CUDA is not available on this machine")
     return device
+
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def resolve_precision(name: str, device: torch.device, option: str = "objective.precision") -> str:
+    """``auto`` → ``bfloat16`` where this device multiplies bfloat16 matrices natively (a CPU with
+    AVX512-BF16 or AMX, a GPU that supports it), else ``float32``; the other names pass through."""
+    if name not in PRECISIONS:
+        raise ConfigError(f"{option} must be one of {PRECISIONS}, got {name!r}")
+    if name != "auto":
+        return name
+    return "bfloat16" if _native_bfloat16(device.type) else "float32"
+
+
+@lru_cache(maxsize=None)
+def _native_bfloat16(device_type: str) -> bool:
+    if device_type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device_type == "cpu":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return False
 
 
 @contextmanager

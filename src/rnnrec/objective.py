@@ -18,6 +18,7 @@ from torch import nn
 
 from rnnrec.data.batching import iterate_batches, make_windows, window_index
 from rnnrec.data.sequences import Sequences
+from rnnrec.device import PRECISIONS, resolve_precision
 from rnnrec.errors import ConfigError
 from rnnrec.losses import LOSSES, NegativeSampler, full_cross_entropy, sampled_cross_entropy
 
@@ -31,8 +32,14 @@ class ObjectiveConfig:
     n_negatives: int = 2048
     sample_alpha: float = 0.75
     logq: float = 1.0
+    # The full softmax's three matrix products: "float32", or "bfloat16" copies (softmax and sums
+    # stay float32; 1.6x faster on a CPU with AVX512-BF16); "auto" = bfloat16 where the device
+    # has native bfloat16 instructions (rnnrec.device.resolve_precision), else float32.
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"objective.precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.loss not in LOSSES:
             raise ConfigError(f"objective.loss must be one of {LOSSES}, got {self.loss!r}")
         if int(self.max_len) < 1:
@@ -87,7 +94,8 @@ class NextItemObjective:
         h, targets = out[mask], batch["targets"][mask]  # (N, D), (N,)
         weights, bias = model.output_layer()
         if self.config.loss == "ce":
-            return full_cross_entropy(h, targets, weights, bias)
+            low = resolve_precision(self.config.precision, h.device) == "bfloat16"
+            return full_cross_entropy(h, targets, weights, bias, torch.bfloat16 if low else None)
         assert self.sampler is not None
         negatives = self.sampler.sample(self.config.n_negatives).to(h.device)
         return sampled_cross_entropy(

@@ -19,7 +19,7 @@ def test_full_cross_entropy_ignores_the_padding_row():
 
 
 def test_full_cross_entropy_in_row_blocks_matches_one_softmax(monkeypatch):
-    """Blocks of 16 rows (the smallest), 40 rows: three blocks, the last one partial."""
+    """Blocks of 32 rows (the smallest), 40 rows: two blocks, the last one partial."""
     import rnnrec.losses as losses
 
     monkeypatch.setattr(losses, "LOGITS_PER_BLOCK", 16)

@@ -1,6 +1,7 @@
 """Next-item losses over output vectors ``h`` (N, D) and item vectors ``W`` (I+1, D), row 0 = padding.
 
-- ``full_cross_entropy``: softmax over the whole catalogue (exact; fine up to ~10^5 items).
+- ``full_cross_entropy``: softmax over the whole catalogue (exact, or with bfloat16 matrix
+  products; fine up to ~10^5 items).
 - ``sampled_cross_entropy``: softmax over the batch's own targets plus items drawn from
   popularity^alpha, with logQ correction so the estimate is not biased toward popular items.
 """

@@ -9,7 +9,7 @@ import torch
 from rnnrec.config import RecommenderConfig
 from rnnrec.data.dataset import SequenceDataset
 from rnnrec.data.split import leave_one_out
-from rnnrec.errors import TrainingError, UnknownIdError
+from rnnrec.errors import ConfigError, TrainingError, UnknownIdError
 from rnnrec.recommender import SequentialRecommender
 
 N_ITEMS = 12
@@ -42,13 +42,15 @@ def fitted():
     return ds, split, SequentialRecommender(small_config()).fit(ds, split)
 
 
-@pytest.mark.parametrize("cell,loss", [("gru", "ce"), ("lstm", "ce"), ("gru", "sampled_ce")])
-def test_learns_the_cycle(cell, loss):
+@pytest.mark.parametrize("cell,loss,precision", [("gru", "ce", "float32"), ("gru", "ce", "bfloat16"),
+                                                  ("lstm", "ce", "auto"), ("gru", "sampled_ce", "auto")])
+def test_learns_the_cycle(cell, loss, precision):
     ds = SequenceDataset.from_interactions(cyclic_log())
     split = leave_one_out(ds)
     config = small_config()
     config.model.cell = cell
     config.objective.loss = loss
+    config.objective.precision = precision
     config.objective.n_negatives = 4
     rec = SequentialRecommender(config).fit(ds, split)
     assert rec.evaluate(split.test)["HR@1"] == 1.0
@@ -108,6 +110,18 @@ def test_exclude_seen_and_k(fitted):
     assert {"i1", "i2"}.isdisjoint(r.item_id for r in recs) and len(recs) == N_ITEMS - 2
     with pytest.raises(ValueError, match="k must be"):
         rec.recommend(user="u1", k=0)
+
+
+def test_train_threads_sets_torch_threads():
+    before = torch.get_num_threads()
+    ds = SequenceDataset.from_interactions(cyclic_log(n_users=8))
+    try:
+        SequentialRecommender(small_config(threads=1, epochs=1)).fit(ds)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ConfigError, match="train.threads must be >= 0"):
+        RecommenderConfig().with_overrides(["threads=-1"])
 
 
 def test_nan_loss_is_a_clear_error():

@@ -42,8 +42,9 @@ def resolve_precision(name: str, device: torch.device, option: str = "objective.
 def _native_bfloat16(device_type: str) -> bool:
     if device_type == "cuda":  # emulated bfloat16 (GPUs before Ampere) would be slower than float32
         return torch.cuda.is_bf16_supported(including_emulation=False)
-    if device_type == "cpu":
-        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    if device_type == "cpu":  # torch's own checks (private names: absent ones count as "no")
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
     return False
 
 

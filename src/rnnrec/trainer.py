@@ -52,10 +52,7 @@ class TrainConfig:
         require_at_least("train", self, ("epochs", "batch_size"), 1)
         if not float(self.learning_rate) > 0:
             raise ConfigError(f"train.learning_rate must be > 0, got {self.learning_rate!r}")
-        if int(self.patience) < 0:
-            raise ConfigError(f"train.patience must be >= 0, got {self.patience!r}")
-        if int(self.threads) < 0:
-            raise ConfigError(f"train.threads must be >= 0 (0 = torch's default), got {self.threads!r}")
+        require_at_least("train", self, ("patience", "threads"), 0)
 
 
 class Objective(Protocol):

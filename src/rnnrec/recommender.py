@@ -172,6 +172,31 @@ class SequentialRecommender:
         model = self._require_model()
         assert self.items is not None and self.users is not None and self.histories is not None
         check_request(unknown, k)
+        seqs, nonempty, vectors = self.query_vectors(users, histories, unknown, at, history_times)
+        popularity = torch.from_numpy(self.item_counts.astype(np.float32))
+        scores = popularity.repeat(len(seqs), 1)  # (B, I+1) cold-start fallback
+        if len(nonempty):
+            with torch.no_grad():
+                weights, bias = model.output_layer()
+                scores[torch.from_numpy(nonempty)] = (vectors @ weights.T + bias).float().cpu()
+        return top_k(scores, seqs, self.items, k, exclude_seen)
+
+    def query_vectors(
+        self,
+        users: Sequence[str] | None = None,
+        histories: Sequence[Sequence[str]] | None = None,
+        unknown: str = "raise",
+        at: Sequence[float | None] | None = None,
+        history_times: Sequence[Sequence[float] | None] | None = None,
+    ) -> tuple[list[np.ndarray], np.ndarray, torch.Tensor]:
+        """What :meth:`recommend_many` scores the items with, for a caller with its own item search
+        (the server's index): each row's internal item IDs (its whole history, what
+        ``exclude_seen`` leaves out), the rows with at least one known event, and those rows'
+        (R, D) output vectors after their last ``objective.max_len`` events (on the model's
+        device). Arguments as in :meth:`recommend_many`."""
+        model = self._require_model()
+        assert self.items is not None and self.users is not None and self.histories is not None
+        check_request(unknown, 1)
         if (users is None) == (histories is None):
             raise ValueError("give exactly one of users= or histories=")
         n = len(users) if users is not None else len(histories)  # type: ignore[arg-type]
@@ -208,8 +233,7 @@ class SequentialRecommender:
                 times.append(t[known] if len(h) else t)
         batch = Sequences.from_lists([s.tolist() for s in seqs], [t.tolist() for t in times])
         nonempty = np.flatnonzero(batch.lengths > 0)
-        popularity = torch.from_numpy(self.item_counts.astype(np.float32))
-        scores = popularity.repeat(len(seqs), 1)  # (B, I+1) cold-start fallback
+        vectors = torch.empty(0)
         if len(nonempty):
             idx, valid, lengths = batch.padded_index(nonempty, self.config.objective.max_len)
             items = torch.from_numpy(np.where(valid, batch.items[idx], 0)).to(self.device)
@@ -221,9 +245,8 @@ class SequentialRecommender:
                 time_q = torch.from_numpy(query_time_features(batch, at_times, "at")[nonempty]).to(self.device)
             model.eval()
             with torch.no_grad():
-                s = model.score(items, torch.from_numpy(lengths).to(self.device), time_in, time_q)
-            scores[torch.from_numpy(nonempty)] = s.float().cpu()
-        return top_k(scores, seqs, self.items, k, exclude_seen)
+                vectors = model.last_output_vectors(items, torch.from_numpy(lengths).to(self.device), time_in, time_q)
+        return seqs, nonempty, vectors
 
     # --------------------------------------------------------------- save / load
     def save(self, path: str | Path, extra: dict | None = None) -> Path:

@@ -37,6 +37,33 @@ def test_events_one_by_one_equal_the_batch_recommender(model_dir, open_store):
     np.testing.assert_allclose([r.score for r in got], [r.score for r in want], rtol=1e-4, atol=1e-5)
 
 
+def test_stateless_requests_in_one_batch_equal_the_batch_recommender(model_dir, open_store):
+    """Stateless requests served together (one padded pass, one search) answer what
+    ``recommend(history=...)`` answers for each alone: histories of different lengths, with
+    timestamps or without, an unknown item left out, one with no known item (popularity), each
+    its own k and exclude_seen; the state store is not touched."""
+    from rnnrec.serving.live import HistoryRequest
+
+    batch = SequentialRecommender.load(model_dir)
+    store = open_store()
+    live = LiveRecommender.open(model_dir, store)
+    requests = [
+        HistoryRequest(["i2", "i3", "i4", "i5"], [1.7e9, 1.7e9 + 60, 1.7e9 + 3600, 1.7e9 + 7200], k=6, at=1.7e9 + 7800),
+        HistoryRequest(["i1", "no-such-item", "i0"], k=4, exclude_seen=True),
+        HistoryRequest(["no-such-item"], k=3),
+        HistoryRequest(["i5"] * 30 + ["i2"], k=5, exclude_seen=True),
+    ]
+    got = live.run_batch(requests)
+    assert got is not None
+    for request, answer in zip(requests, got):
+        want = batch.recommend(history=request.history, history_times=request.history_times, k=request.k,
+                               exclude_seen=request.exclude_seen, unknown="ignore", at=request.at)
+        assert [r.item_id for r in answer] == [r.item_id for r in want]  # type: ignore[union-attr]
+        np.testing.assert_allclose([r.score for r in answer], [r.score for r in want], rtol=1e-4, atol=1e-5)  # type: ignore[union-attr]
+    assert not {"i1", "i0"} & {r.item_id for r in got[1]}  # type: ignore[union-attr]
+    assert list(store.users()) == []
+
+
 def test_unknown_items_are_logged_but_do_not_move_the_state(model_dir, open_store):
     store = open_store()
     live = LiveRecommender.open(model_dir, store)

@@ -161,6 +161,20 @@ class GRU4Rec(nn.Module):
         parts = torch.stack([last] if isinstance(last, torch.Tensor) else list(last))  # (k, L, B, H)
         return parts.permute(2, 0, 1, 3).reshape(parts.shape[2], -1)
 
+    def last_output_vectors(
+        self,
+        items: torch.Tensor,
+        lengths: torch.Tensor,
+        time_in: torch.Tensor | None = None,
+        time_q: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(B, D) output vector after each right-padded history's last event (what :meth:`score`
+        scores every item against). ``time_q`` (B, 4): features of each row's prediction moment."""
+        if time_q is not None:
+            time_q = time_q[:, None, :].expand(-1, items.shape[1], -1)
+        out = self.forward(items, time_in, time_q)  # (B, T, D)
+        return out[torch.arange(items.shape[0], device=items.device), lengths - 1]
+
     def score(
         self,
         items: torch.Tensor,
@@ -172,9 +186,5 @@ class GRU4Rec(nn.Module):
 
         ``time_q`` (B, 4): features of the prediction moment of each row (time-aware models).
         """
-        if time_q is not None:
-            time_q = time_q[:, None, :].expand(-1, items.shape[1], -1)
-        out = self.forward(items, time_in, time_q)  # (B, T, D)
-        last = out[torch.arange(items.shape[0], device=items.device), lengths - 1]  # (B, D)
         weights, bias = self.output_layer()
-        return last @ weights.T + bias  # (B, I+1)
+        return self.last_output_vectors(items, lengths, time_in, time_q) @ weights.T + bias  # (B, I+1)

@@ -31,7 +31,7 @@ from rnnrec import __version__
 from rnnrec.errors import RnnrecError
 from rnnrec.recommender import Recommendation
 from rnnrec.serving.fast_lane import EVENTS_ROUTE, USER_ROUTE, FastLane, Pass, query_bool, query_float, query_int
-from rnnrec.serving.live import LiveRecommender, RecommendRequest, UnknownUser
+from rnnrec.serving.live import HistoryRequest, LiveRecommender, RecommendRequest, UnknownUser
 from rnnrec.serving.model_worker import ModelWorker
 from rnnrec.serving.state_store import Event, StateConflict
 
@@ -303,12 +303,12 @@ def create_app(live: LiveRecommender) -> FastAPI:
         return RecommendationsOut(**await user_top_k(user_id, k, exclude_seen, at))
 
     @app.post("/v1/recommendations", response_model=RecommendationsOut)
-    def history_recommendations(body: HistoryIn) -> RecommendationsOut:
-        """Stateless: the whole ``history`` is read on every call (its last ``max_len`` items)."""
+    async def history_recommendations(body: HistoryIn) -> RecommendationsOut:
+        """Stateless: the whole ``history`` is read on every call (its last ``max_len`` items);
+        concurrent calls are read together, in one padded pass."""
         if body.history_times is not None and len(body.history_times) != len(body.history):
             raise HTTPException(422, f"history_times has {len(body.history_times)} entries, history {len(body.history)}")
-        recs = live.rec.recommend(history=body.history, history_times=body.history_times, k=body.k,
-                               exclude_seen=body.exclude_seen, unknown="ignore", at=body.at)
+        recs = await worker.recommend(HistoryRequest(body.history, body.history_times, body.k, body.exclude_seen, body.at))
         return RecommendationsOut(items=_items(recs))
 
     @app.get("/v1/items/{item_id}/similar", response_model=RecommendationsOut)

@@ -85,6 +85,18 @@ class RecommendRequest:
 
 
 @dataclass
+class HistoryRequest:
+    """Stateless: the top-``k`` after a history given by the caller (external item IDs, oldest
+    first; items the model does not know are left out), read from the initial state."""
+
+    history: list[str]
+    history_times: list[float] | None = None
+    k: int = 20
+    exclude_seen: bool = False  # leave out the history's own items
+    at: float | None = None  # Unix seconds (time-aware models); None: the last event's time
+
+
+@dataclass
 class _Request:
     events: list[Event]
     done: bool = False
@@ -347,10 +359,11 @@ class LiveRecommender:
             raise out
         return out  # type: ignore[return-value]
 
-    def run_batch(self, jobs: list[list[Event] | RecommendRequest],
+    def run_batch(self, jobs: list[list[Event] | RecommendRequest | HistoryRequest],
                   wait: bool = True) -> list[ApplyResult | list[Recommendation] | Exception] | None:
         """Serve queued work under one hold of the model: every event list in one pass (:meth:`apply`'s
-        micro-batch, in arrival order), then every recommendation request in one batched search.
+        micro-batch, in arrival order), then every recommendation request in one batched search,
+        then every stateless request (one padded pass over their histories, one search).
         Returns each job's result, or the exception that job alone raised; with ``wait=False``, None
         at once if the model is busy (a reload, say).
 
@@ -364,8 +377,9 @@ class LiveRecommender:
                 self._check_stored_model()
             except ModelChanged as exc:
                 return [exc] * len(jobs)
-            applies = [i for i, job in enumerate(jobs) if not isinstance(job, RecommendRequest)]
+            applies = [i for i, job in enumerate(jobs) if isinstance(job, list)]
             asks = [i for i, job in enumerate(jobs) if isinstance(job, RecommendRequest)]
+            stateless = [i for i, job in enumerate(jobs) if isinstance(job, HistoryRequest)]
             out: list = [None] * len(jobs)
             requests = [_Request(jobs[i]) for i in applies]  # type: ignore[arg-type]
             stored: dict[str, UserState] = {}  # what the events just wrote: no need to read it back
@@ -376,20 +390,26 @@ class LiveRecommender:
             if asks:
                 for i, r in zip(asks, self._recommend_each([jobs[i] for i in asks], stored)):  # type: ignore[misc]
                     out[i] = r
+            if stateless:
+                for i, r in zip(stateless, self._each(self._recommend_histories, [jobs[i] for i in stateless])):
+                    out[i] = r
             return out
         finally:
             self._lock.release()
 
     def _recommend_each(self, requests: list[RecommendRequest],
                         known: dict[str, UserState] | None = None) -> list[list[Recommendation] | Exception]:
-        """All ``requests`` in one batched search; if that fails, one by one, so only the request at
+        return self._each(lambda batch: self._recommend_many(batch, known), requests)
+
+    def _each(self, serve, requests: list) -> list[list[Recommendation] | Exception]:
+        """``serve(requests)``, all in one batch; if that fails, one by one, so only the request at
         fault gets the error (the caller holds the lock)."""
         try:
-            return self._recommend_many(requests, known)  # type: ignore[return-value]
+            return serve(requests)
         except Exception as exc:
             if len(requests) == 1:
                 return [exc]
-            return [r for request in requests for r in self._recommend_each([request], known)]
+            return [r for request in requests for r in self._each(serve, [request])]
 
     def _recommend_many(self, requests: list[RecommendRequest],
                         known: dict[str, UserState] | None = None) -> list[list[Recommendation] | Exception]:
@@ -427,12 +447,39 @@ class LiveRecommender:
                                       [requests[i].at for i in searched])
             seen = [self.seen_items(requests[i].user, s.version) if requests[i].exclude_seen else np.empty(0, np.int64)
                     for i, s in zip(searched, picked)]
-            scores, ids = self.index.search(queries, max(requests[i].k for i in searched), seen)
-            for row, i in enumerate(searched):
-                keep = ids[row, : requests[i].k] > 0
-                external = rec.items.to_external(ids[row, : requests[i].k][keep])
-                out[i] = [Recommendation(item, float(v)) for item, v in zip(external, scores[row, : requests[i].k][keep].tolist())]
+            self._search_into(out, searched, queries, [requests[i].k for i in searched], seen)
         return out
+
+    def _recommend_histories(self, requests: list[HistoryRequest]) -> list[list[Recommendation]]:
+        """Stateless requests: their histories (the last ``max_len`` events of each) read in one
+        padded pass from the initial state, then one search; a history with no known item gets the
+        most popular items, as :meth:`SequentialRecommender.recommend` gives it."""
+        rec = self.rec
+        assert rec.items is not None
+        for r in requests:
+            check_request("ignore", r.k)
+        seqs, nonempty, vectors = rec.query_vectors(
+            histories=[r.history for r in requests], unknown="ignore", at=[r.at for r in requests],
+            history_times=[r.history_times for r in requests])
+        seen = [s if r.exclude_seen else np.empty(0, np.int64) for s, r in zip(seqs, requests)]
+        out: list[list[Recommendation]] = [[] for _ in requests]
+        popularity = torch.from_numpy(rec.item_counts.astype(np.float32))[None]
+        for i in sorted(set(range(len(requests))) - set(nonempty.tolist())):
+            out[i] = top_k(popularity.clone(), [seen[i]], rec.items, requests[i].k, requests[i].exclude_seen)[0]
+        if len(nonempty):
+            rows = nonempty.tolist()
+            self._search_into(out, rows, vectors.float().cpu().numpy(), [requests[i].k for i in rows], [seen[i] for i in rows])
+        return out
+
+    def _search_into(self, out: list, rows: list[int], queries: np.ndarray, ks: list[int], seen: list[np.ndarray]) -> None:
+        """One index search for ``queries``; ``out[rows[j]]``: the top-``ks[j]`` of query j, as
+        external item IDs with scores."""
+        assert self.rec.items is not None
+        scores, ids = self.index.search(queries, max(ks), seen)
+        for j, (i, k) in enumerate(zip(rows, ks)):
+            keep = ids[j, :k] > 0
+            external = self.rec.items.to_external(ids[j, :k][keep])
+            out[i] = [Recommendation(item, float(v)) for item, v in zip(external, scores[j, :k][keep].tolist())]
 
     def _build_index(self, rec: SequentialRecommender) -> ExactIndex | HnswIndex:
         """The item index of ``rec``'s model; an approximate one is checked on the output vectors of

@@ -21,10 +21,10 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from rnnrec.recommender import Recommendation
-from rnnrec.serving.live import ApplyResult, LiveRecommender, RecommendRequest
+from rnnrec.serving.live import ApplyResult, HistoryRequest, LiveRecommender, RecommendRequest
 from rnnrec.serving.state_store import Event
 
-Job = list[Event] | RecommendRequest
+Job = list[Event] | RecommendRequest | HistoryRequest
 MIN_PASSES, MAX_PASSES = 2, 16
 
 
@@ -37,7 +37,7 @@ class ModelWorker:
         self._pending: list[tuple[Job, asyncio.Future]] = []
         self._running = False
 
-    async def recommend(self, request: RecommendRequest) -> list[Recommendation]:
+    async def recommend(self, request: RecommendRequest | HistoryRequest) -> list[Recommendation]:
         return (await self.run([request]))[0]  # type: ignore[return-value]
 
     async def run(self, jobs: list[Job]) -> list[ApplyResult | list[Recommendation]]:

@@ -1,4 +1,5 @@
-"""rnnrec vs. RecTools SASRec vs. RecBole GRU4Rec (+ MostPop) under PROTOCOL.md §1 (``loo``).
+"""rnnrec vs. RecTools SASRec vs. RecBole GRU4Rec vs. the official GRU4Rec (+ MostPop) under
+PROTOCOL.md §1 (``loo``).
 
 One split for everyone: the harness reads each dataset into rnnrec's canonical frame, splits it
 with ``rnnrec.data.split.leave_one_out`` and exports the split (training events, validation and
@@ -8,7 +9,8 @@ subprocess (peers in their own virtualenvs under ``benchmarks/.envs/``); peak RS
 into metrics with one numpy implementation (``benchmarks/peers/_common.py``). rnnrec runs through
 its CLI (``rnnrec train``), which splits with the same function and writes ``metrics.json``.
 
-Usage (from the repository root, after ``bash benchmarks/setup_peers.sh``)::
+Usage (from the repository root, after ``bash benchmarks/setup_peers.sh``; the official GRU4Rec
+also needs ``bash benchmarks/setup_peers.sh gru4rec`` and ``--gru4rec-path`` to your own checkout)::
 
     .venv/bin/python benchmarks/loo_benchmark.py --datasets ml-100k --seeds 0 1 2 \\
         --models rnnrec rectools_sasrec recbole_gru4rec mostpop --out benchmarks/results/run1
@@ -44,17 +46,19 @@ DATASETS: dict[str, dict] = {
     "amazon-beauty-s3rec": {"file": "amazon-beauty-s3rec/Beauty.txt", "reader": "user_item_lines", "cli_format": None},
 }
 
-MODELS = ("rnnrec", "rectools_sasrec", "recbole_gru4rec", "mostpop")
+MODELS = ("rnnrec", "rectools_sasrec", "recbole_gru4rec", "gru4rec_official", "mostpop")
 LABELS = {
     "rnnrec": "rnnrec (default config)",
     "rectools_sasrec": "RecTools 0.19.0 SASRec (softmax)",
     "recbole_gru4rec": "RecBole 1.2.1 GRU4Rec (CE)",
+    "gru4rec_official": "official GRU4Rec (RetailRocket BPR-max params, state carried)",
     "mostpop": "MostPop (train popularity)",
 }
-ENVS = {"rectools_sasrec": "rectools", "recbole_gru4rec": "recbole"}
+ENVS = {"rectools_sasrec": "rectools", "recbole_gru4rec": "recbole", "gru4rec_official": "gru4rec"}
 RUNNERS = {
     "rectools_sasrec": BENCH / "peers" / "rectools_sasrec.py",
     "recbole_gru4rec": BENCH / "peers" / "recbole_gru4rec.py",
+    "gru4rec_official": BENCH / "peers" / "gru4rec_official_loo.py",
     "mostpop": BENCH / "peers" / "mostpop.py",
 }
 
@@ -206,6 +210,10 @@ def run_peer(model: str, split_dir: Path, seed: int, run_dir: Path, args) -> dic
         cmd += ["--patience", str(args.rectools_patience), "--max-epochs", str(args.rectools_max_epochs)]
     if model == "recbole_gru4rec":
         cmd += ["--epochs", str(args.recbole_epochs), "--workdir", str(run_dir / "work")]
+    if model == "gru4rec_official":
+        if not args.gru4rec_path:
+            return {"error": "gru4rec_official needs --gru4rec-path (your checkout of GRU4Rec_PyTorch_Official)"}
+        cmd += ["--gru4rec-path", str(Path(args.gru4rec_path).expanduser().resolve())]
     proc = run_measured(cmd, run_dir / "log.txt", cwd=run_dir, timeout=args.timeout)
     out = {"process": proc}
     if proc["rc"] != 0:
@@ -433,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="RecBole epoch cap (its default is 300 with early stopping; ~97 s/epoch on ml-100k here)")
     ap.add_argument("--rectools-patience", type=int, default=5, help="epochs without a better validation NDCG@10")
     ap.add_argument("--rectools-max-epochs", type=int, default=200)
+    ap.add_argument("--gru4rec-path", default=None,
+                    help="gru4rec_official: folder of your checkout of hidasib/GRU4Rec_PyTorch_Official (not shipped)")
     ap.add_argument("--rnnrec-bin", default=str(REPO / ".venv" / "bin" / "rnnrec"))
     ap.add_argument("--rnnrec-set", action="append", help="extra `--set key=value` for rnnrec (repeatable)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per model run (killed after)")

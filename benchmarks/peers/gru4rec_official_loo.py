@@ -127,11 +127,11 @@ def main() -> None:
     data = pd.DataFrame({"SessionId": pd.factorize(pd.Series(sf.train.users))[0].astype("int32"),
                          "ItemId": sf.train.items, "Time": sf.train.pos.astype(np.int64)})
     n_targets = int(len(data) - data["SessionId"].nunique())  # each session's events but its first
-    valid_users, valid_hist = histories(sf, extra_valid=False)
+    _, valid_hist = histories(sf, extra_valid=False)
     valid_targets = np.array([cat_index[i] for i in sf.valid.items])
     best = {"ndcg": -1.0, "epoch": 0, "state": None, "seconds": 0.0}
     epochs_done = [0]
-    clock = {"fit_start": 0.0, "validating": 0.0, "epoch_start": 0.0}
+    clock = {"fit_start": 0.0, "epoch_start": 0.0}
     epoch_seconds: list[float] = []  # training only, validation excluded
 
     def validate() -> None:
@@ -148,7 +148,6 @@ def main() -> None:
         if ndcg > best["ndcg"]:
             best.update(ndcg=ndcg, epoch=epochs_done[0], state=copy.deepcopy(gru.model.state_dict()),
                         seconds=now - clock["fit_start"])
-        clock["validating"] += now - t0
         clock["epoch_start"] = time.perf_counter()
 
     official_call = g4r.SessionDataIterator.__call__
@@ -172,7 +171,7 @@ def main() -> None:
         t0 = time.perf_counter()
         users, hist = histories(sf, extra_valid=extra)
         assert users == list(ev.users)
-        scores, known = score_histories(torch, gru.model, itemidmap, hist, len(sf.catalogue), columns, gru.layers)
+        scores, _ = score_histories(torch, gru.model, itemidmap, hist, len(sf.catalogue), columns, gru.layers)
         w = RankWriter(len(sf.catalogue))
         targets = np.array([cat_index[i] for i in ev.items])
         w.add(users, targets, scores)

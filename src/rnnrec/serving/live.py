@@ -436,8 +436,7 @@ class LiveRecommender:
                 continue
             if s is None or s.n_applied == 0:  # nothing to go on: the most popular items
                 seen = self.seen_items(r.user, 0 if s is None else s.version) if r.exclude_seen else np.empty(0, np.int64)
-                scores = torch.from_numpy(rec.item_counts.astype(np.float32))[None].clone()
-                out.append(top_k(scores, [seen], rec.items, r.k, r.exclude_seen)[0])
+                out.append(self._popular(seen, r.k, r.exclude_seen))
                 continue
             out.append([])
             searched.append(i)
@@ -463,13 +462,19 @@ class LiveRecommender:
             history_times=[r.history_times for r in requests])
         seen = [s if r.exclude_seen else np.empty(0, np.int64) for s, r in zip(seqs, requests)]
         out: list[list[Recommendation]] = [[] for _ in requests]
-        popularity = torch.from_numpy(rec.item_counts.astype(np.float32))[None]
-        for i in sorted(set(range(len(requests))) - set(nonempty.tolist())):
-            out[i] = top_k(popularity.clone(), [seen[i]], rec.items, requests[i].k, requests[i].exclude_seen)[0]
+        for i in np.setdiff1d(np.arange(len(requests)), nonempty).tolist():
+            out[i] = self._popular(seen[i], requests[i].k, requests[i].exclude_seen)
         if len(nonempty):
             rows = nonempty.tolist()
             self._search_into(out, rows, vectors.float().cpu().numpy(), [requests[i].k for i in rows], [seen[i] for i in rows])
         return out
+
+    def _popular(self, seen: np.ndarray, k: int, exclude_seen: bool) -> list[Recommendation]:
+        """The ``k`` most popular training items (scores = training counts), for a request with
+        nothing to go on."""
+        assert self.rec.items is not None
+        scores = torch.from_numpy(self.rec.item_counts.astype(np.float32))[None]
+        return top_k(scores, [seen], self.rec.items, k, exclude_seen)[0]
 
     def _search_into(self, out: list, rows: list[int], queries: np.ndarray, ks: list[int], seen: list[np.ndarray]) -> None:
         """One index search for ``queries``; ``out[rows[j]]``: the top-``ks[j]`` of query j, as

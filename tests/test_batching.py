@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rnnrec.data.batching import iterate_batches, make_windows, padded_batch
+from rnnrec.data.batching import iterate_batches, make_windows, padded_batch, previous_windows
 from rnnrec.data.sequences import Sequences
 
 
@@ -16,6 +16,14 @@ def test_windows_align_to_the_end_and_cover_every_transition():
     inputs, targets = padded_batch(seqs.items, w, np.array([0, 2, 3]))
     assert inputs.tolist() == [[4, 5], [1, 0], [8, 0]]
     assert targets.tolist() == [[5, 6], [2, 0], [9, 0]]
+
+
+def test_each_window_knows_the_one_it_continues():
+    seqs = Sequences.from_lists([[1, 2, 3, 4, 5, 6], [7], [8, 9, 10]])
+    w = make_windows(seqs, max_len=2)
+    # seq 0: inputs at [3,4] [1,2] [0], latest first; seq 2: [7,8]
+    assert w.start.tolist() == [3, 1, 0, 7]
+    assert previous_windows(w).tolist() == [1, 2, -1, -1]
 
 
 def test_batches_cover_each_window_once():

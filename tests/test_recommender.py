@@ -65,6 +65,27 @@ def test_untied_embeddings_learn_the_cycle():
     assert rec.recommend(history=["i10", "i11"], k=1)[0].item_id == "i0"
 
 
+def test_carried_state_learns_the_cycle_and_reads_whole_histories(tmp_path):
+    ds = SequenceDataset.from_interactions(cyclic_log())
+    split = leave_one_out(ds)
+    config = small_config()
+    config.objective.max_len = 3  # users have 8 training events: windows of 3, 3 and 1 transitions
+    config.objective.carry_state = True
+    rec = SequentialRecommender(config).fit(ds, split)
+    assert rec.evaluate(split.test)["HR@1"] == 1.0
+    _, _, vectors = rec.query_vectors(users=["u0"])
+    history = torch.from_numpy(rec.histories[rec.users.to_internal("u0", "user")])[None]  # 10 events
+    with torch.no_grad():
+        whole = rec.model.last_output_vectors(history, torch.tensor([history.shape[1]]))
+        last3 = rec.model.last_output_vectors(history[:, -3:], torch.tensor([3]))
+    torch.testing.assert_close(vectors, whole)
+    assert not torch.allclose(vectors, last3)
+    rec.save(tmp_path / "model")
+    loaded = SequentialRecommender.load(tmp_path / "model")
+    assert loaded.config.objective.carry_state
+    assert loaded.recommend(user="u3", k=3) == rec.recommend(user="u3", k=3)
+
+
 def test_same_seed_same_metrics(fitted):
     ds, split, rec = fitted
     again = SequentialRecommender(small_config()).fit(ds, split)
@@ -91,6 +112,16 @@ def test_batched_equals_single(fitted):
         single = rec.recommend(user=user, k=4)
         assert [r.item_id for r in single] == [r.item_id for r in recs]
         np.testing.assert_allclose([r.score for r in single], [r.score for r in recs], rtol=1e-5)
+
+
+def test_histories_read_in_several_batches_equal_one_batch(fitted, monkeypatch):
+    _, _, rec = fitted
+    histories = [["i1", "i2", "i3"], ["i5"], ["i7", "i8", "i9", "i10", "i11"], ["i0", "i1"]]
+    _, _, together = rec.query_vectors(histories=histories)
+    monkeypatch.setattr("rnnrec.recommender.MAX_PADDED_EVENTS", 4)  # batches: 1 + 2 events, 3, 5 (by length)
+    _, nonempty, apart = rec.query_vectors(histories=histories)
+    assert nonempty.tolist() == [0, 1, 2, 3]
+    torch.testing.assert_close(apart, together)
 
 
 def test_unknown_ids_policy(fitted):

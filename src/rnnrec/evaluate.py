@@ -11,6 +11,8 @@ from rnnrec.data.split import EvalSet
 from rnnrec.data.time_features import event_time_features, query_time_features
 from rnnrec.metrics import DEFAULT_KS, metrics_from_ranks, pessimistic_ranks
 
+MAX_PADDED_EVENTS = 65_536  # per batch of histories read at once: whole histories of thousands of events fit
+
 
 @torch.no_grad()
 def rank_targets(
@@ -20,10 +22,12 @@ def rank_targets(
     batch_size: int = 512,
     exclude_seen: bool = False,
     device: torch.device | None = None,
+    max_events: int = MAX_PADDED_EVENTS,
 ) -> np.ndarray:
     """The pessimistic rank (1 = best) of every target among all items, in ``eval_set`` order.
 
-    The model reads the last ``max_len`` events of each history. With ``exclude_seen``, items of
+    The model reads the last ``max_len`` events of each history, in batches of at most
+    ``batch_size`` histories and ``max_events`` padded events. With ``exclude_seen``, items of
     the whole history (other than the target itself) are removed from the ranking. A time-aware
     model predicts each target at the target's own time (the moment the user came back).
     """
@@ -36,11 +40,11 @@ def rank_targets(
         features = event_time_features(hist, "evaluation histories")
         at = eval_set.target_times if eval_set.target_times is not None else np.full(len(eval_set), np.nan)
         queries = query_time_features(hist, at, "evaluation targets")
-    order = np.argsort(np.minimum(hist.lengths, max_len), kind="stable")  # similar lengths together
+    read = np.minimum(hist.lengths, max_len)
+    order = np.argsort(read, kind="stable")  # similar lengths together
     ranks = np.empty(len(eval_set), dtype=np.int64)
     try:
-        for b in range(0, len(order), batch_size):
-            rows = order[b : b + batch_size]
+        for rows in length_batches(order, read[order], batch_size, max_events):
             idx, valid, lengths = hist.padded_index(rows, max_len)
             items = torch.from_numpy(np.where(valid, hist.items[idx], 0)).to(device)
             if time_aware:
@@ -62,6 +66,20 @@ def rank_targets(
     finally:
         model.train(was_training)
     return ranks
+
+
+def length_batches(order: np.ndarray, lengths: np.ndarray, batch_size: int, max_events: int) -> list[np.ndarray]:
+    """Split ``order`` (rows sorted by their ``lengths``, ascending) into batches of at most
+    ``batch_size`` rows whose padded size, rows × longest, stays within ``max_events`` (a row
+    longer than that goes alone), so whole histories of thousands of events fit in memory."""
+    batches, b = [], 0
+    while b < len(order):
+        window = lengths[b : b + batch_size]
+        padded = np.arange(1, len(window) + 1) * np.maximum(window, 1)  # rows × longest, rising
+        n = max(1, int(np.searchsorted(padded, max_events, side="right")))
+        batches.append(order[b : b + n])
+        b += n
+    return batches
 
 
 def evaluate(

@@ -22,7 +22,7 @@ from rnnrec.data.split import EvalSet, Split, leave_one_out
 from rnnrec.data.time_features import event_time_features, query_time_features
 from rnnrec.device import resolve_device
 from rnnrec.errors import ConfigError, RnnrecError, UnknownIdError
-from rnnrec.evaluate import evaluate
+from rnnrec.evaluate import MAX_PADDED_EVENTS, evaluate, length_batches
 from rnnrec.models.gru4rec import GRU4Rec
 from rnnrec.models.registry import build_model, model_name_of_class, uses_features
 from rnnrec.objective import NextItemObjective
@@ -112,7 +112,7 @@ class SequentialRecommender:
         if hasattr(self.model, "set_training_counts"):  # cold-start models: which items have interactions
             self.model.set_training_counts(objective.item_counts)
         has_valid = len(split.valid) > 0
-        validate = (lambda m: evaluate(m, split.valid, c.objective.max_len, device=self.device)) if has_valid else None
+        validate = (lambda m: evaluate(m, split.valid, c.objective.history_len, device=self.device)) if has_valid else None
         self.train_result = trainer.fit(self.model, objective, validate)
         self.items, self.users, self.histories = dataset.items, dataset.users, dataset.sequences
         self.item_features = dataset.item_features if uses_features(self.model) else None
@@ -129,7 +129,7 @@ class SequentialRecommender:
     def evaluate(self, eval_set: EvalSet, exclude_seen: bool = False, batch_size: int = 512) -> dict[str, float]:
         """Full-ranking metrics (pessimistic ties) at 1, 5, 10, 20 over ``eval_set``."""
         model = self._require_model()
-        return evaluate(model, eval_set, self.config.objective.max_len, batch_size, exclude_seen=exclude_seen, device=self.device)
+        return evaluate(model, eval_set, self.config.objective.history_len, batch_size, exclude_seen=exclude_seen, device=self.device)
 
     # ------------------------------------------------------------ recommendation
     def recommend(
@@ -192,8 +192,9 @@ class SequentialRecommender:
         """What :meth:`recommend_many` scores the items with, for a caller with its own item search
         (the server's index): each row's internal item IDs (its whole history, what
         ``exclude_seen`` leaves out), the rows with at least one known event, and those rows'
-        (R, D) output vectors after their last ``objective.max_len`` events (on the model's
-        device). Arguments as in :meth:`recommend_many`."""
+        (R, D) output vectors after their last ``objective.history_len`` events (on the model's
+        device), read in batches of at most ``MAX_PADDED_EVENTS`` padded events. Arguments as
+        in :meth:`recommend_many`."""
         model = self._require_model()
         assert self.items is not None and self.users is not None and self.histories is not None
         check_request(unknown, 1)
@@ -233,19 +234,28 @@ class SequentialRecommender:
                 times.append(t[known] if len(h) else t)
         batch = Sequences.from_lists([s.tolist() for s in seqs], [t.tolist() for t in times])
         nonempty = np.flatnonzero(batch.lengths > 0)
-        vectors = torch.empty(0)
-        if len(nonempty):
-            idx, valid, lengths = batch.padded_index(nonempty, self.config.objective.max_len)
+        if not len(nonempty):
+            return seqs, nonempty, torch.empty(0)
+        if model.uses_time:
+            at_times = np.array([np.nan if a is None else float(a) for a in at], dtype=np.float64) if at is not None \
+                else np.full(n, np.nan)
+            features = event_time_features(batch, "history")
+            queries = query_time_features(batch, at_times, "at")
+        read = np.minimum(batch.lengths[nonempty], self.config.objective.history_len)
+        order = np.argsort(read, kind="stable")  # long histories in batches of their own (memory)
+        parts = []
+        model.eval()
+        for part in length_batches(order, read[order], len(order), MAX_PADDED_EVENTS):
+            rows = nonempty[part]
+            idx, valid, lengths = batch.padded_index(rows, self.config.objective.history_len)
             items = torch.from_numpy(np.where(valid, batch.items[idx], 0)).to(self.device)
             time_in = time_q = None
             if model.uses_time:
-                at_times = np.array([np.nan if a is None else float(a) for a in at], dtype=np.float64) if at is not None \
-                    else np.full(n, np.nan)
-                time_in = torch.from_numpy(event_time_features(batch, "history")[idx]).to(self.device)
-                time_q = torch.from_numpy(query_time_features(batch, at_times, "at")[nonempty]).to(self.device)
-            model.eval()
+                time_in = torch.from_numpy(features[idx]).to(self.device)
+                time_q = torch.from_numpy(queries[rows]).to(self.device)
             with torch.no_grad():
-                vectors = model.last_output_vectors(items, torch.from_numpy(lengths).to(self.device), time_in, time_q)
+                parts.append(model.last_output_vectors(items, torch.from_numpy(lengths).to(self.device), time_in, time_q))
+        vectors = torch.cat(parts)[torch.from_numpy(np.argsort(order)).to(self.device)]  # back to request order
         return seqs, nonempty, vectors
 
     # --------------------------------------------------------------- save / load

@@ -40,6 +40,16 @@ def make_windows(seqs: Sequences, max_len: int) -> Windows:
     return Windows(seqs.offsets[seq_of_win] + begin, end - begin)
 
 
+def previous_windows(windows: Windows) -> np.ndarray:
+    """(W,) index of the window whose inputs end where each window's begin (the same sequence's
+    window just before it in time), -1 for a sequence's first. Inputs of different sequences
+    never touch: a sequence's last event is a target only."""
+    ends = windows.start + windows.length  # unique: windows never overlap
+    order = np.argsort(ends)
+    candidate = order[np.minimum(np.searchsorted(ends[order], windows.start), len(order) - 1)]
+    return np.where(ends[candidate] == windows.start, candidate, -1)
+
+
 def window_index(windows: Windows, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(B, T) flat indices of the input events of windows ``rows`` (0 where padded) and the mask
     of real positions; the target of input ``idx`` is the event at ``idx + 1``."""

@@ -170,10 +170,9 @@ class GRU4Rec(nn.Module):
     ) -> torch.Tensor:
         """(B, D) output vector after each right-padded history's last event (what :meth:`score`
         scores every item against). ``time_q`` (B, 4): features of each row's prediction moment."""
-        if time_q is not None:
-            time_q = time_q[:, None, :].expand(-1, items.shape[1], -1)
-        out = self.forward(items, time_in, time_q)  # (B, T, D)
-        return out[torch.arange(items.shape[0], device=items.device), lengths - 1]
+        h, _ = self.encode(items, time_in)  # (B, T, H)
+        last = h[torch.arange(items.shape[0], device=items.device), lengths - 1]  # (B, H)
+        return self.output_vectors(last, time_q)  # only the last position: long histories stay cheap
 
     def score(
         self,

@@ -82,7 +82,7 @@ class NextItemObjective:
         if len(self.windows) == 0:
             raise ConfigError("no training sequence has 2 or more events: nothing to learn from")
         # carry_state: the window each one continues (-1: none), which windows are continued, and
-        # the final state of every window when it was last trained (row -1 stays the empty state).
+        # the final state of every window when it was last trained.
         self.previous = previous_windows(self.windows) if config.carry_state else None
         self.continued = np.zeros(len(self.windows), dtype=bool)
         if self.previous is not None:
@@ -140,9 +140,11 @@ class NextItemObjective:
         rows = batch["windows"]
         inputs, time_in = batch["inputs"], batch.get("time_in")
         if self.final_states is None or self.final_states.device != rows.device:
-            self.final_states = model.initial_state(len(self.windows) + 1).detach().to(rows.device)
+            self.final_states = model.initial_state(len(self.windows)).detach().to(rows.device)
         windows = rows.cpu().numpy()
-        state = self.final_states[torch.from_numpy(self.previous[windows]).to(rows.device)]  # -1: empty
+        previous = torch.from_numpy(self.previous[windows]).to(rows.device)
+        state = torch.where((previous >= 0)[:, None], self.final_states[previous.clamp(min=0)],
+                            model.initial_state(len(windows)))  # a user's first window: the empty state
         lengths, T = self.windows.length[windows], inputs.shape[1]
         ends = np.unique(np.append(lengths[self.continued[windows]], T))
         pieces, begin = [], 0

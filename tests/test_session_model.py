@@ -310,3 +310,20 @@ def test_pairwise_losses_without_samples_keep_weights_finite(loss):
     fit_sessions(model, seqs, np.bincount(seqs.items, minlength=5),
                  small_train_config(epochs=1, batch_size=2, n_sample=0))
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_on_epoch_runs_after_each_epoch_without_changing_training():
+    kwargs = dict(loss="bpr-max", embedding="shared", dropout_embed=0.2, epochs=3)
+    plain, _ = trained_model(**kwargs)
+    torch.manual_seed(0)
+    model = SessionGRU(N_CYCLE + 1, plain.config)
+    seen = []
+
+    def validate(epoch):  # what a caller does to early-stop: score held-out sessions in eval mode
+        model.eval()
+        seen.append((epoch, evaluate_sessions(model, TEST)["Recall@1"]))
+
+    fit_sessions(model, TRAIN, COUNTS, small_train_config(seed=0, epochs=3), on_epoch=validate)
+    assert [epoch for epoch, _ in seen] == [1, 2, 3]
+    assert seen[-1][1] == evaluate_sessions(model, TEST)["Recall@1"]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), plain.state_dict().values()))

@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -67,16 +68,24 @@ class SessionTrainResult:
 
 
 def fit_sessions(
-    model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config: SessionTrainConfig
+    model: SessionGRU,
+    sessions: Sequences,
+    item_counts: np.ndarray,
+    config: SessionTrainConfig,
+    on_epoch: Callable[[int], None] | None = None,
 ) -> SessionTrainResult:
-    """Train ``model`` on ``sessions`` (each >= 2 events; ordered here by start time)."""
+    """Train ``model`` on ``sessions`` (each >= 2 events; ordered here by start time).
+
+    ``on_epoch(epoch)`` runs after each epoch, outside the timed training (e.g. to validate and
+    keep the best weights); the model is back in training mode afterwards."""
     if config.threads:
         torch.set_num_threads(config.threads)
     with denormals_flushed():
-        return _fit(model, sessions, item_counts, config)
+        return _fit(model, sessions, item_counts, config, on_epoch)
 
 
-def _fit(model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config: SessionTrainConfig) -> SessionTrainResult:
+def _fit(model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config: SessionTrainConfig,
+         on_epoch: Callable[[int], None] | None = None) -> SessionTrainResult:
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     device = resolve_device(config.device)
@@ -121,6 +130,9 @@ def _fit(model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config
         if not math.isfinite(mean_loss):
             raise TrainingError(f"epoch {epoch}: the loss became {mean_loss}; lower train.learning_rate")
         history.append({"epoch": epoch, "loss": mean_loss, "seconds": seconds, "events_per_second": n_targets / seconds})
+        if on_epoch is not None:
+            on_epoch(epoch)
+            model.train()
         log.info("epoch %d  loss %.4f  %.1fs  %.0f events/s", epoch, mean_loss, seconds, n_targets / seconds)
     model.eval()
     return SessionTrainResult(

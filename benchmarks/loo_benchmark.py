@@ -353,6 +353,10 @@ def _short_error(agg: dict) -> str:
 
 def markdown(report: dict) -> str:
     m = report["machine"]
+    labels = dict(LABELS)
+    sets = report.get("settings", {}).get("rnnrec_set") or []
+    if sets:  # the rnnrec rows ran with options: say which
+        labels["rnnrec"] = "rnnrec (" + " ".join(f"--set {s}" for s in sets) + ")"
     lines = [
         f"# `loo` benchmark ({report['date']})",
         "",
@@ -378,7 +382,7 @@ def markdown(report: dict) -> str:
         rn_eps = _get(per_model, "rnnrec", "train_events_per_second", "mean")
         for model, agg in per_model.items():
             if not agg.get("n_seeds_ok"):
-                lines.append(f"| {ds} | {LABELS.get(model, model)} | failed | | | | | | | | | "
+                lines.append(f"| {ds} | {labels.get(model, model)} | failed | | | | | | | | | "
                              f"{_short_error(agg)} |")
                 continue
             nd = _get(agg, "test", "NDCG@10")
@@ -398,7 +402,7 @@ def markdown(report: dict) -> str:
             if agg["n_seeds_ok"] < n_expected:
                 note = (note + "; " if note else "") + f"{agg['n_seeds_ok']} of {n_expected} seeds ok"
             lines.append(
-                f"| {ds} | {LABELS.get(model, model)} | {_fmt(nd['mean'])} ± {_fmt(nd['spread_max_min'])} | "
+                f"| {ds} | {labels.get(model, model)} | {_fmt(nd['mean'])} ± {_fmt(nd['spread_max_min'])} | "
                 f"{_fmt(rc['mean'])} ± {_fmt(rc['spread_max_min'])} | {_num(eps)} | "
                 f"{'—' if ratio is None else f'{ratio:.2f}×'} | {_num(_get(agg, 'seconds_per_epoch', 'mean'), 1)} | "
                 f"{_num(_get(agg, 'seconds_to_best_epoch', 'mean'), 1)} | {ep_s} | "
@@ -411,10 +415,10 @@ def markdown(report: dict) -> str:
     for ds, per_model in report["aggregates"].items():
         for model, agg in per_model.items():
             if agg.get("test"):
-                lines.append(f"| {ds} | {LABELS.get(model, model)} | "
+                lines.append(f"| {ds} | {labels.get(model, model)} | "
                              + " | ".join(_fmt(_get(agg, "test", c, "mean")) for c in cols) + " |")
             if agg.get("test_exclude_seen"):
-                lines.append(f"| {ds} | {LABELS.get(model, model)} — extra: seen items removed | "
+                lines.append(f"| {ds} | {labels.get(model, model)} — extra: seen items removed | "
                              + " | ".join(_fmt(_get(agg, "test_exclude_seen", c, "mean")) for c in cols) + " |")
     lines += ["", "## Splits", "", "| dataset | users evaluated | catalogue items | training events | source | reader |",
               "|---|---|---|---|---|---|"]

@@ -122,3 +122,24 @@ def test_multimodal_model_with_item_features_and_vectors(ratings, tmp_path, caps
     assert main(["-q", "train", "--data", str(ratings), "--out", str(tmp_path / "x"), *SMALL,
                  "--item-features", str(movies), "--text-columns", "plot"]) == 2
     assert "text column(s) ['plot'] not in the metadata" in capsys.readouterr().err
+
+
+def test_gru4rec_recipe_model_trains_evaluates_and_recommends(ratings, tmp_path, capsys):
+    out = tmp_path / "recipe"
+    assert main(["-q", "train", "--data", str(ratings), "--out", str(out), "--set", "model.name=session_gru",
+                 "--set", "hidden=16", "--set", "n_sample=8", "--set", "epochs=3", "--set", "device=cpu"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["protocol"] == "loo" and m["n_test"] == 30 and m["epochs"] <= 3 and m["precision"] == "float32"
+    assert [h["epoch"] for h in m["history"]] == list(range(1, m["epochs"] + 1))
+    assert all("valid_NDCG@10" in h for h in m["history"])
+    capsys.readouterr()
+    assert main(["recommend", "--model", str(out), "--user", "3", "-k", "4"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) >= 4
+    assert main(["evaluate", "--model", str(out), "--data", str(ratings)]) == 0
+    assert json.loads(capsys.readouterr().out)["test"] == m["test"]
+
+
+def test_recipe_model_name_under_the_session_protocol_is_a_clear_error(ratings, tmp_path, capsys):
+    assert main(["train", "--protocol", "session", "--data", str(ratings), "--out", str(tmp_path / "x"),
+                 "--set", "model.name=session_gru"]) != 0
+    assert "leave model.name out" in capsys.readouterr().err

@@ -42,3 +42,10 @@ def test_shipped_default_config_matches_the_code():
 
     path = Path(__file__).resolve().parents[1] / "examples" / "configs" / "default.toml"
     assert RecommenderConfig.from_toml(path) == RecommenderConfig()
+
+
+def test_shipped_session_gru_config_matches_the_code():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "configs" / "session_gru.toml"
+    assert RecommenderConfig.from_toml(path) == RecommenderConfig().with_overrides(["model.name=session_gru"])

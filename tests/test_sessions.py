@@ -233,3 +233,15 @@ def test_session_targets_every_next_event_with_its_prefix():
     assert t.users.tolist() == [0, 0, 1]
     assert [t.histories[i].tolist() for i in range(3)] == [[5], [5, 6], [8]]
     assert t.target_times.tolist() == [2.0, 3.0, 11.0]
+
+
+def test_long_sequences_cut_into_overlapping_pieces():
+    seqs = Sequences.from_lists([[1, 2, 3, 4, 5, 6, 7], [8], [9, 10], [11, 12, 13, 14]],
+                                [[0, 1, 2, 3, 4, 5, 6], [7], [8, 9], [10, 11, 12, 13]])
+    cut = S.cut_long_sequences(seqs, 3)  # at most 3 transitions = 4 events per piece
+    assert [cut[i].tolist() for i in range(len(cut))] == [[1, 2, 3, 4], [4, 5, 6, 7], [9, 10], [11, 12, 13, 14]]
+    assert cut.times.tolist() == [0, 1, 2, 3, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13]
+    # every transition of the input is in exactly one piece; the 1-event sequence had none
+    assert sum(len(cut[i]) - 1 for i in range(len(cut))) == 6 + 1 + 3
+    single = S.cut_long_sequences(seqs, 1)
+    assert [single[i].tolist() for i in range(3)] == [[1, 2], [2, 3], [3, 4]] and len(single) == 6 + 1 + 3

@@ -124,7 +124,11 @@ def cmd_train_session(args: argparse.Namespace) -> int:
     from rnnrec.models.registry import MODELS
     from rnnrec.session_recommender import SessionRecommender, load_session_data
 
-    if _model_name(args) in MODELS:
+    name = _model_name(args)
+    if name == "session_gru":
+        raise RnnrecError("--protocol session trains the session model without model.name: leave model.name out "
+                          "(model.name = \"session_gru\" picks that model for --protocol loo or time)")
+    if name in MODELS:
         return cmd_train_session_sequence(args)
     config = _session_config(args)
     if args.quiet:
@@ -237,7 +241,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "eval_seconds": eval_seconds,
         "seed": config.train.seed,
         "device": str(rec.device),
-        "precision": resolve_precision(config.objective.precision, rec.device),  # of the full softmax's products
+        # of the full softmax's products (session_gru scores sampled candidates in float32)
+        "precision": "float32" if config.model.name == "session_gru" else resolve_precision(config.objective.precision, rec.device),
         "history": [
             {"epoch": h["epoch"], "loss": h["loss"], "seconds": h["seconds"],
              **({f"valid_{config.train.monitor}": h["valid"][config.train.monitor]} if "valid" in h else {})}

@@ -15,8 +15,8 @@ from typing import Any
 from rnnrec.data.item_features import FeatureConfig
 from rnnrec.errors import ConfigError, require_at_least
 from rnnrec.models.gru4rec import GRU4RecConfig
-from rnnrec.models.registry import model_config_class
-from rnnrec.objective import ObjectiveConfig
+from rnnrec.models.registry import model_config_class, model_train_config_class
+from rnnrec.objective import WHOLE_HISTORY, ObjectiveConfig
 from rnnrec.trainer import TrainConfig
 
 
@@ -45,23 +45,21 @@ class SectionedConfig:
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any], source: str = "config"):
-        sections = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        sections = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
         unknown = set(obj) - set(sections)
         if unknown:
             raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; expected {sorted(sections)}")
-        built = {}
-        for name, f in sections.items():
-            values = obj.get(name, {})
-            if not isinstance(values, dict):
-                raise ConfigError(f"{source}: [{name}] must be a table of options, got {values!r}")
-            section_cls = cls._section_class(name, values)
-            built[name] = _build_section(section_cls, values, f"{source}: [{name}]")
-        return cls(**built)
+        for name in sections:
+            if not isinstance(obj.get(name, {}), dict):
+                raise ConfigError(f"{source}: [{name}] must be a table of options, got {obj[name]!r}")
+        classes = cls._section_classes(obj)
+        return cls(**{name: _build_section(classes[name], obj.get(name, {}), f"{source}: [{name}]") for name in sections})
 
     @classmethod
-    def _section_class(cls, section: str, values: dict[str, Any]) -> type:
-        """The dataclass of ``section`` (a section whose class depends on its values overrides this)."""
-        return {f.name: f for f in dataclasses.fields(cls)}[section].default_factory  # type: ignore[arg-type, return-value]
+    def _section_classes(cls, obj: dict[str, Any]) -> dict[str, type]:
+        """The dataclass of each section for the raw options ``obj`` (a configuration whose
+        sections depend on its values overrides this)."""
+        return {f.name: f.default_factory for f in dataclasses.fields(cls)}  # type: ignore[arg-type, misc]
 
     @classmethod
     def from_toml(cls, path: str | Path):
@@ -91,10 +89,17 @@ class SectionedConfig:
             if not sep:
                 raise ConfigError(f"--set {assignment!r}: expected key=value")
             section, name = self._resolve_key(key.strip(), obj)
+            before = type(self)._section_classes(obj)
             obj[section][name] = _parse_value(raw.strip())
-            # A value may change the section's class (model.name): keep what it shares, default the rest.
-            defaults = dataclasses.asdict(type(self)._section_class(section, obj[section])())
-            obj[section] = {**defaults, **{k: v for k, v in obj[section].items() if k in defaults}}
+            # A value may change sections' classes (model.name): each changed section keeps what
+            # was set away from its old defaults, where the new class has it, and takes the new
+            # class's defaults for the rest.
+            for key, new_cls in type(self)._section_classes(obj).items():
+                if new_cls is before[key]:
+                    continue
+                old, new = dataclasses.asdict(before[key]()), dataclasses.asdict(new_cls())
+                kept = {k: v for k, v in obj[key].items() if k in new and (k not in old or v != old[k])}
+                obj[key] = {**new, **kept}
         return type(self).from_dict(obj, source="--set")
 
     @staticmethod
@@ -122,11 +127,19 @@ class RecommenderConfig(SectionedConfig):
     features: FeatureConfig = field(default_factory=FeatureConfig)  # item features (multimodal models)
 
     @classmethod
-    def _section_class(cls, section: str, values: dict[str, Any]) -> type:
-        """``[model]`` takes the config class of the model its ``name`` picks (default gru4rec)."""
-        if section == "model":
-            return model_config_class(values.get("name", "gru4rec"))
-        return super()._section_class(section, values)
+    def _section_classes(cls, obj: dict[str, Any]) -> dict[str, type]:
+        """``[model]`` takes the config class of the model its ``name`` picks (default gru4rec),
+        and ``[train]`` that model's training options."""
+        classes = super()._section_classes(obj)
+        name = obj.get("model", {}).get("name", "gru4rec")
+        classes["model"] = model_config_class(name)
+        classes["train"] = model_train_config_class(name)
+        return classes
+
+    @property
+    def history_len(self) -> int:
+        """How many of a history's last events the model reads to predict."""
+        return WHOLE_HISTORY if getattr(self.model, "whole_history", False) else self.objective.history_len
 
 
 def _all_keys(obj: dict[str, dict]) -> str:

@@ -24,8 +24,9 @@ from rnnrec.device import resolve_device
 from rnnrec.errors import ConfigError, RnnrecError, UnknownIdError
 from rnnrec.evaluate import MAX_PADDED_EVENTS, evaluate, length_batches
 from rnnrec.models.gru4rec import GRU4Rec
-from rnnrec.models.registry import build_model, model_name_of_class, uses_features
+from rnnrec.models.registry import build_model, is_session_recipe, model_name_of_class, uses_features
 from rnnrec.objective import NextItemObjective
+from rnnrec.session_trainer import fit_session_recipe
 from rnnrec.trainer import Trainer, TrainResult
 
 log = logging.getLogger(__name__)
@@ -106,17 +107,20 @@ class SequentialRecommender:
                 raise ConfigError(f"model.name = {c.model.name!r} reads time, but this data has no timestamps "
                                   "(use model.name = 'gru4rec')")
             features = event_time_features(split.train, "training events")
-        trainer = Trainer(c.train)
-        self.device = trainer.device
-        objective = NextItemObjective(split.train, dataset.n_items, c.objective, c.train.batch_size, features)
-        if hasattr(self.model, "set_training_counts"):  # cold-start models: which items have interactions
-            self.model.set_training_counts(objective.item_counts)
+        self.device = resolve_device(c.train.device)
         has_valid = len(split.valid) > 0
-        validate = (lambda m: evaluate(m, split.valid, c.objective.history_len, device=self.device)) if has_valid else None
-        self.train_result = trainer.fit(self.model, objective, validate)
+        validate = (lambda m: evaluate(m, split.valid, c.history_len, device=self.device)) if has_valid else None
+        if is_session_recipe(self.model):
+            self.train_result = fit_session_recipe(self.model, split.train, c.train, validate)
+            self.item_counts = np.bincount(split.train.items, minlength=dataset.n_items + 1).astype(np.int64)
+        else:
+            objective = NextItemObjective(split.train, dataset.n_items, c.objective, c.train.batch_size, features)
+            if hasattr(self.model, "set_training_counts"):  # cold-start models: which items have interactions
+                self.model.set_training_counts(objective.item_counts)
+            self.train_result = Trainer(c.train).fit(self.model, objective, validate)
+            self.item_counts = objective.item_counts
         self.items, self.users, self.histories = dataset.items, dataset.users, dataset.sequences
         self.item_features = dataset.item_features if uses_features(self.model) else None
-        self.item_counts = objective.item_counts
         self.data_hash = dataset.fingerprint()
         return self
 
@@ -129,7 +133,7 @@ class SequentialRecommender:
     def evaluate(self, eval_set: EvalSet, exclude_seen: bool = False, batch_size: int = 512) -> dict[str, float]:
         """Full-ranking metrics (pessimistic ties) at 1, 5, 10, 20 over ``eval_set``."""
         model = self._require_model()
-        return evaluate(model, eval_set, self.config.objective.history_len, batch_size, exclude_seen=exclude_seen, device=self.device)
+        return evaluate(model, eval_set, self.config.history_len, batch_size, exclude_seen=exclude_seen, device=self.device)
 
     # ------------------------------------------------------------ recommendation
     def recommend(
@@ -192,7 +196,7 @@ class SequentialRecommender:
         """What :meth:`recommend_many` scores the items with, for a caller with its own item search
         (the server's index): each row's internal item IDs (its whole history, what
         ``exclude_seen`` leaves out), the rows with at least one known event, and those rows'
-        (R, D) output vectors after their last ``objective.history_len`` events (on the model's
+        (R, D) output vectors after their last ``config.history_len`` events (on the model's
         device), read in batches of at most ``MAX_PADDED_EVENTS`` padded events. Arguments as
         in :meth:`recommend_many`."""
         model = self._require_model()
@@ -241,13 +245,13 @@ class SequentialRecommender:
                 else np.full(n, np.nan)
             features = event_time_features(batch, "history")
             queries = query_time_features(batch, at_times, "at")
-        read = np.minimum(batch.lengths[nonempty], self.config.objective.history_len)
+        read = np.minimum(batch.lengths[nonempty], self.config.history_len)
         order = np.argsort(read, kind="stable")  # long histories in batches of their own (memory)
         parts = []
         model.eval()
         for part in length_batches(order, read[order], len(order), MAX_PADDED_EVENTS):
             rows = nonempty[part]
-            idx, valid, lengths = batch.padded_index(rows, self.config.objective.history_len)
+            idx, valid, lengths = batch.padded_index(rows, self.config.history_len)
             items = torch.from_numpy(np.where(valid, batch.items[idx], 0)).to(self.device)
             time_in = time_q = None
             if model.uses_time:

@@ -20,12 +20,14 @@ import torch
 from tqdm.auto import tqdm
 
 from rnnrec.data.sequences import Sequences
-from rnnrec.data.sessions import order_by_start, session_parallel_schedule
+from rnnrec.data.sessions import cut_long_sequences, order_by_start, session_parallel_schedule
 from rnnrec.device import denormals_flushed, resolve_device
 from rnnrec.errors import ConfigError, TrainingError, require_at_least
 from rnnrec.models.session_gru import SessionGRU
+from rnnrec.models.session_recipe_gru import SessionRecipeGRU
 from rnnrec.optim import OPTIMIZERS, RowSparseOptimizer
 from rnnrec.session_losses import SampleStore, bpr_max, cross_entropy_logq, top1_max
+from rnnrec.trainer import EarlyStopping, TrainResult
 
 log = logging.getLogger("rnnrec")
 
@@ -37,6 +39,9 @@ class SessionTrainConfig:
     optimizer: str = "adagrad"  # adagrad (with Nesterov momentum) | adam; both update touched rows only
     learning_rate: float = 0.1
     momentum: float = 0.0  # Adagrad's Nesterov momentum (0 = off)
+    # Sessions in a new random order each epoch instead of by start time (GRU4Rec's order, which
+    # keeps the newest sessions last).
+    shuffle: bool = False
     n_sample: int = 2048  # extra negatives shared by a mini-batch (0 = in-batch negatives only)
     sample_alpha: float = 0.75  # negatives drawn from popularity ** sample_alpha
     sample_store_size: int = 10_000_000  # negatives drawn per refill of the sample store
@@ -72,12 +77,13 @@ def fit_sessions(
     sessions: Sequences,
     item_counts: np.ndarray,
     config: SessionTrainConfig,
-    on_epoch: Callable[[int], None] | None = None,
+    on_epoch: Callable[[int], bool | None] | None = None,
 ) -> SessionTrainResult:
     """Train ``model`` on ``sessions`` (each >= 2 events; ordered here by start time).
 
     ``on_epoch(epoch)`` runs after each epoch, outside the timed training (e.g. to validate and
-    keep the best weights); the model is back in training mode afterwards."""
+    keep the best weights); the model is back in training mode afterwards. Training stops early
+    when it returns True."""
     if config.threads:
         torch.set_num_threads(config.threads)
     with denormals_flushed():
@@ -85,18 +91,15 @@ def fit_sessions(
 
 
 def _fit(model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config: SessionTrainConfig,
-         on_epoch: Callable[[int], None] | None = None) -> SessionTrainResult:
+         on_epoch: Callable[[int], bool | None] | None = None) -> SessionTrainResult:
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     device = resolve_device(config.device)
     model.to(device).train()
-    schedule = session_parallel_schedule(sessions.subset(order_by_start(sessions)), config.batch_size)
-    if schedule.n_steps == 0:
+    by_start = session_parallel_schedule(sessions.subset(order_by_start(sessions)), config.batch_size)
+    if by_start.n_steps == 0:
         raise TrainingError("no training session has 2 or more events")
-    inputs = torch.as_tensor(schedule.inputs, device=device)
-    targets = torch.as_tensor(schedule.targets, device=device)
-    keep = torch.as_tensor(~schedule.resets, dtype=torch.float32, device=device).unsqueeze(-1)
-    full = (schedule.targets >= 0).all(axis=1)
+    shuffler = np.random.default_rng(config.seed)
     store = SampleStore(item_counts, config.n_sample, config.sample_alpha, config.sample_store_size, generator, device)
     tables = [model.item_out, model.item_bias] + ([model.item_in] if model.item_in is not None else [])
     others = [p for name, p in model.named_parameters() if not name.startswith("item_")]
@@ -104,10 +107,17 @@ def _fit(model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config
     whole_catalogue = device.type == "cuda" and model.n_items <= config.dense_catalogue_limit
     step_cls = _WholeCatalogueStep if whole_catalogue else _StepFunction
     step_fn = step_cls(model, store, opt, config.batch_size)
-    n_targets = schedule.n_targets
+    n_targets = by_start.n_targets
     history: list[dict] = []
     total = 0.0
     for epoch in range(1, config.epochs + 1):
+        schedule = by_start
+        if config.shuffle:
+            schedule = session_parallel_schedule(sessions.subset(shuffler.permutation(len(sessions))), config.batch_size)
+        inputs = torch.as_tensor(schedule.inputs, device=device)
+        targets = torch.as_tensor(schedule.targets, device=device)
+        keep = torch.as_tensor(~schedule.resets, dtype=torch.float32, device=device).unsqueeze(-1)
+        full = (schedule.targets >= 0).all(axis=1)
         t0 = time.perf_counter()
         state = model.initial_state(inputs.shape[1], device)
         loss_sum = torch.zeros((), device=device)
@@ -130,16 +140,18 @@ def _fit(model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config
         if not math.isfinite(mean_loss):
             raise TrainingError(f"epoch {epoch}: the loss became {mean_loss}; lower train.learning_rate")
         history.append({"epoch": epoch, "loss": mean_loss, "seconds": seconds, "events_per_second": n_targets / seconds})
-        if on_epoch is not None:
-            on_epoch(epoch)
-            model.train()
         log.info("epoch %d  loss %.4f  %.1fs  %.0f events/s", epoch, mean_loss, seconds, n_targets / seconds)
+        if on_epoch is not None:
+            stop = on_epoch(epoch)
+            model.train()
+            if stop:
+                break
     model.eval()
     return SessionTrainResult(
-        epochs=config.epochs,
+        epochs=len(history),
         train_seconds=total,
-        events_per_second=n_targets * config.epochs / total,
-        seconds_per_epoch=total / config.epochs,
+        events_per_second=n_targets * len(history) / total,
+        seconds_per_epoch=total / len(history),
         history=history,
     )
 
@@ -256,3 +268,71 @@ class _WholeCatalogueStep:
             touched_in = torch.zeros_like(touched).index_fill_(0, x, True)
             self.opt.step_masked(model.item_in, in_rows.grad, touched_in)
         return loss.detach(), new_state.detach()
+
+
+@dataclass
+class SessionRecipeTrainConfig(SessionTrainConfig):
+    """How ``model.name = "session_gru"`` trains on user histories (``loo`` / ``time`` protocols):
+    the session trainer's options, GRU4Rec's published RetailRocket values as defaults (batch 80,
+    Adagrad 0.05 with Nesterov momentum 0.4, negatives from popularity^0.4), plus early stopping
+    on validation ``monitor``."""
+
+    batch_size: int = 80
+    learning_rate: float = 0.05
+    momentum: float = 0.4
+    sample_alpha: float = 0.4
+    shuffle: bool = True  # users side by side in a new random order each epoch
+    patience: int = 3  # stop after patience + 1 epochs in a row without a better validation score
+    monitor: str = "NDCG@10"
+    # Histories longer than this are trained as consecutive pieces of at most this many events
+    # (each from the empty state; 0 = whole histories). One very long history otherwise sets the
+    # length of every epoch, running one event per step while the other slots stay empty.
+    max_session_len: int = 200
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_at_least("train", self, ("patience", "max_session_len"), 0)
+        if self.max_session_len == 1:
+            raise ConfigError("train.max_session_len must be 0 (whole histories) or >= 2 events")
+
+
+def fit_session_recipe(
+    model: SessionRecipeGRU,
+    histories: Sequences,
+    config: SessionRecipeTrainConfig,
+    validate: Callable[[SessionRecipeGRU], dict[str, float]] | None = None,
+) -> TrainResult:
+    """Train on users' histories, each one session of the session-parallel mini-batches, with
+    early stopping on ``validate``; afterwards the model holds the best epoch's weights."""
+    if config.max_session_len:
+        sessions = cut_long_sequences(histories, config.max_session_len - 1)
+    else:
+        sessions = histories.subset(np.flatnonzero(histories.lengths >= 2))
+    counts = np.bincount(histories.items, minlength=model.n_items + 1).astype(np.int64)
+    best = EarlyStopping(config.monitor, config.patience)
+    valid: list[dict[str, float]] = []
+    t_start = time.perf_counter()
+
+    def on_epoch(epoch: int) -> bool:
+        if validate is None:
+            best.last_epoch(epoch, time.perf_counter() - t_start)
+            return False
+        valid.append(validate(model))
+        log.info("epoch %d: valid %s %.4f", epoch, config.monitor, valid[-1][config.monitor])
+        return best.update(model, epoch, valid[-1], time.perf_counter() - t_start)
+
+    result = fit_sessions(model.net, sessions, counts, config, on_epoch)
+    best.restore(model)
+    model.eval()
+    history = [{**h, **({"valid": v} if v is not None else {})}
+               for h, v in zip(result.history, valid + [None] * (len(result.history) - len(valid)))]
+    return TrainResult(
+        best_epoch=best.epoch,
+        best_score=best.score,
+        epochs=result.epochs,
+        train_seconds=time.perf_counter() - t_start,
+        seconds_to_best_epoch=best.seconds,
+        events_per_second=result.events_per_second,
+        seconds_per_epoch=result.seconds_per_epoch,
+        history=history,
+    )

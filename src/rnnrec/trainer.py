@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -93,6 +92,35 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.o
     return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
 
 
+class EarlyStopping:
+    """Keeps the weights of the best validation epoch so far and says when to stop: after
+    ``patience`` + 1 epochs in a row without a better ``monitor`` score."""
+
+    def __init__(self, monitor: str, patience: int) -> None:
+        self.monitor, self.patience = monitor, patience
+        self.score, self.epoch, self.seconds = float("nan"), 0, 0.0  # seconds: from the start to the best epoch's end
+        self.state: dict | None = None
+        self.bad_epochs = 0
+
+    def update(self, model: nn.Module, epoch: int, metrics: dict[str, float], seconds: float) -> bool:
+        """Record ``epoch``'s validation ``metrics``; True when training should stop."""
+        score = metrics[self.monitor]
+        if self.state is None or score > self.score:
+            self.score, self.epoch, self.seconds, self.bad_epochs = score, epoch, seconds, 0
+            self.state = copy.deepcopy(model.state_dict())
+            return False
+        self.bad_epochs += 1
+        return self.bad_epochs > self.patience
+
+    def last_epoch(self, epoch: int, seconds: float) -> None:
+        """Without validation, the last epoch counts as the best (its weights are the model's)."""
+        self.epoch, self.seconds = epoch, seconds
+
+    def restore(self, model: nn.Module) -> None:
+        if self.state is not None:
+            model.load_state_dict(self.state)
+
+
 class Trainer:
     def __init__(self, config: TrainConfig | None = None) -> None:
         self.config = config or TrainConfig()
@@ -120,12 +148,10 @@ class Trainer:
         rng = seed_everything(c.seed)
         model.to(self.device)
         optimizer = make_optimizer(c.optimizer, model.parameters(), c.learning_rate, c.weight_decay)
-        best_score, best_epoch, best_state = -math.inf, 0, None
+        best = EarlyStopping(c.monitor, c.patience)
         history: list[dict] = []
         train_time = 0.0
         t_start = time.perf_counter()
-        t_best = 0.0
-        bad_epochs = 0
         for epoch in range(1, c.epochs + 1):
             model.train()
             t0 = time.perf_counter()
@@ -157,33 +183,23 @@ class Trainer:
             epoch_seconds = time.perf_counter() - t0
             train_time += epoch_seconds
             record = {"epoch": epoch, "loss": total / max(n, 1), "seconds": epoch_seconds}
-            if validate is None:
-                best_epoch, best_state = epoch, None
-                history.append(record)
-                t_best = time.perf_counter() - t_start
-                continue
-            metrics = validate(model)
-            score = metrics[c.monitor]
-            record["valid"] = metrics
             history.append(record)
-            log.info("epoch %d: loss %.4f, valid %s %.4f (%.1fs)", epoch, record["loss"], c.monitor, score, epoch_seconds)
-            if score > best_score:
-                best_score, best_epoch, bad_epochs = score, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-                t_best = time.perf_counter() - t_start
-            else:
-                bad_epochs += 1
-                if bad_epochs > c.patience:
-                    break
-        if best_state is not None:
-            model.load_state_dict(best_state)
+            if validate is None:
+                best.last_epoch(epoch, time.perf_counter() - t_start)
+                continue
+            record["valid"] = validate(model)
+            log.info("epoch %d: loss %.4f, valid %s %.4f (%.1fs)", epoch, record["loss"], c.monitor,
+                     record["valid"][c.monitor], epoch_seconds)
+            if best.update(model, epoch, record["valid"], time.perf_counter() - t_start):
+                break
+        best.restore(model)
         epochs_run = len(history)
         return TrainResult(
-            best_epoch=best_epoch,
-            best_score=best_score if validate is not None else float("nan"),
+            best_epoch=best.epoch,
+            best_score=best.score,
             epochs=epochs_run,
             train_seconds=time.perf_counter() - t_start,
-            seconds_to_best_epoch=t_best,
+            seconds_to_best_epoch=best.seconds,
             events_per_second=objective.n_events * epochs_run / max(train_time, 1e-9),
             seconds_per_epoch=train_time / max(epochs_run, 1),
             history=history,

@@ -6,7 +6,7 @@ import pytest
 from tiny_models import train_tiny
 
 
-@pytest.fixture(scope="module", params=["gru4rec", "time_decay", "time_gated"])
+@pytest.fixture(scope="module", params=["gru4rec", "time_decay", "time_gated", "session_gru"])
 def model_dir(request, tmp_path_factory) -> Path:
     return train_tiny(request.param, tmp_path_factory.mktemp(request.param))
 

@@ -23,8 +23,8 @@ def timed_cycle_log(n_users=30, length=8, seed=0) -> pl.DataFrame:
 
 
 def train_tiny(name: str, folder: Path) -> Path:
+    size = ["hidden=8", "n_sample=4"] if name == "session_gru" else ["embedding_dim=8", "hidden_size=8"]
     config = RecommenderConfig().with_overrides([
-        f"model.name={name}", "embedding_dim=8", "hidden_size=8", "epochs=2", "batch_size=16",
-        "progress=false", "device=cpu",
+        f"model.name={name}", *size, "epochs=2", "batch_size=16", "progress=false", "device=cpu",
     ])
     return SequentialRecommender(config).fit(SequenceDataset.from_interactions(timed_cycle_log())).save(folder / "model")

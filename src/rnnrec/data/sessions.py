@@ -40,6 +40,30 @@ def split_sessions(frame: pl.DataFrame, gap_seconds: float) -> pl.DataFrame:
     return df.sort("_row").drop("_row", "_n")
 
 
+def cut_long_sequences(sequences: Sequences, max_transitions: int) -> Sequences:
+    """Each sequence of more than ``max_transitions`` + 1 events cut into consecutive pieces of at
+    most ``max_transitions`` next-item transitions; a piece starts with the previous piece's last
+    event, so no transition is lost. Sequences of fewer than 2 events are dropped.
+
+    One very long history would otherwise set the length of a whole session-parallel epoch: the
+    session runs one event per step while the other slots run empty.
+    """
+    if max_transitions < 1:
+        raise ValueError(f"max_transitions must be >= 1, got {max_transitions}")
+    rows = np.flatnonzero(sequences.lengths >= 2)
+    lengths = sequences.lengths[rows]
+    n_pieces = (lengths - 2) // max_transitions + 1  # ceil((length - 1) / max_transitions)
+    row = np.repeat(rows, n_pieces)
+    first = np.repeat(np.cumsum(n_pieces) - n_pieces, n_pieces)
+    piece = np.arange(len(row)) - first  # 0, 1, ... within each sequence
+    start = piece * max_transitions
+    size = np.minimum(start + max_transitions + 1, sequences.lengths[row]) - start
+    offsets = np.concatenate([[0], np.cumsum(size)]).astype(np.int64)
+    index = np.repeat(sequences.offsets[row] + start - offsets[:-1], size) + np.arange(offsets[-1])
+    times = None if sequences.times is None else sequences.times[index]
+    return Sequences(offsets, sequences.items[index], times)
+
+
 def order_by_start(sequences: Sequences) -> np.ndarray:
     """Session indices sorted by the time of their first event (stable; file order without times)."""
     if sequences.times is None:

@@ -1,4 +1,5 @@
-"""Which model a configuration names: ``model.name`` → its config class and its model class."""
+"""Which model a configuration names: ``model.name`` → its config class, its model class and
+the class of its training options."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from rnnrec.models.cold_start_gru import ColdStartGRU, ColdStartGRUConfig
 from rnnrec.models.feature_fusion_gru import FeatureFusionGRU, FeatureFusionGRUConfig
 from rnnrec.models.gru4rec import GRU4Rec, GRU4RecConfig
 from rnnrec.models.parallel_gru import ParallelGRU, ParallelGRUConfig
+from rnnrec.models.session_recipe_gru import SessionRecipeConfig, SessionRecipeGRU
 from rnnrec.models.time_decay_gru import TimeDecayGRU, TimeDecayGRUConfig
 from rnnrec.models.time_gated_gru import TimeGatedGRU, TimeGatedGRUConfig
 from rnnrec.models.time_interval_gru import TimeIntervalGRU, TimeIntervalGRUConfig
+from rnnrec.session_trainer import SessionRecipeTrainConfig
+from rnnrec.trainer import TrainConfig
 
-MODELS: dict[str, tuple[type[GRU4RecConfig], type[GRU4Rec]]] = {
+MODELS: dict[str, tuple[type, type[nn.Module]]] = {
     "gru4rec": (GRU4RecConfig, GRU4Rec),
     "time_interval": (TimeIntervalGRUConfig, TimeIntervalGRU),
     "time_gated": (TimeGatedGRUConfig, TimeGatedGRU),
@@ -22,16 +26,27 @@ MODELS: dict[str, tuple[type[GRU4RecConfig], type[GRU4Rec]]] = {
     "feature_fusion": (FeatureFusionGRUConfig, FeatureFusionGRU),
     "parallel_rnn": (ParallelGRUConfig, ParallelGRU),
     "cold_start": (ColdStartGRUConfig, ColdStartGRU),
+    "session_gru": (SessionRecipeConfig, SessionRecipeGRU),  # GRU4Rec's own model and training recipe
 }
 
 
-def model_config_class(name: str) -> type[GRU4RecConfig]:
+def model_config_class(name: str) -> type:
     if name not in MODELS:
         raise ConfigError(f"model.name must be one of {sorted(MODELS)}, got {name!r}")
     return MODELS[name][0]
 
 
-def build_model(n_items: int, config: GRU4RecConfig, item_features: ItemFeatures | None = None) -> GRU4Rec:
+def model_train_config_class(name: str) -> type:
+    """``[train]`` options: the session trainer's for ``session_gru``, the window trainer's otherwise."""
+    return SessionRecipeTrainConfig if name == "session_gru" else TrainConfig
+
+
+def is_session_recipe(model: nn.Module) -> bool:
+    """Whether ``model`` trains by GRU4Rec's session recipe rather than on windows."""
+    return isinstance(model, SessionRecipeGRU)
+
+
+def build_model(n_items: int, config, item_features: ItemFeatures | None = None) -> nn.Module:
     """The model ``config.name`` picks; multimodal ones read ``item_features`` (aligned to the items)."""
     model_cls = MODELS[config.name][1]
     if uses_features(model_cls):

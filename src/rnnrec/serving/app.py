@@ -304,7 +304,7 @@ def create_app(live: LiveRecommender) -> FastAPI:
 
     @app.post("/v1/recommendations", response_model=RecommendationsOut)
     async def history_recommendations(body: HistoryIn) -> RecommendationsOut:
-        """Stateless: the ``history`` is read on every call (its last ``objective.history_len`` items);
+        """Stateless: the ``history`` is read on every call (its last ``config.history_len`` items);
         concurrent calls are read together, in one padded pass."""
         if body.history_times is not None and len(body.history_times) != len(body.history):
             raise HTTPException(422, f"history_times has {len(body.history_times)} entries, history {len(body.history)}")

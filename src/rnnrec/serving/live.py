@@ -11,8 +11,8 @@ Policies:
 - an event whose item the model does not know is logged (a later model may know it) but does not
   move the state; the caller is told which items were unknown;
 - states read every event since the start, not only the last ``max_len`` as the batch recommender
-  does, so for long histories the two can differ slightly (with ``objective.carry_state`` both
-  read whole histories and agree).
+  does, so for long histories the two can differ slightly (with ``objective.carry_state``, and
+  with ``model.name = "session_gru"``, both read whole histories and agree).
 """
 
 from __future__ import annotations
@@ -451,7 +451,7 @@ class LiveRecommender:
         return out
 
     def _recommend_histories(self, requests: list[HistoryRequest]) -> list[list[Recommendation]]:
-        """Stateless requests: their histories (the last ``objective.history_len`` events of each)
+        """Stateless requests: their histories (the last ``config.history_len`` events of each)
         read in one padded pass from the initial state, then one search; a history with no known
         item gets the most popular items, as :meth:`SequentialRecommender.recommend` gives it."""
         rec = self.rec

@@ -71,7 +71,8 @@ def train(n_items: int, folder: Path) -> Path:
     if (folder / "config.json").is_file():
         return folder
     config = RecommenderConfig().with_overrides([
-        "objective.loss=sampled_ce", "objective.n_negatives=256", "objective.max_len=200", "train.epochs=1",
+        "model.name=gru4rec", "objective.loss=sampled_ce", "objective.n_negatives=256", "objective.max_len=200",
+        "train.epochs=1",
         "progress=false", "device=cpu",
     ])
     ds = SequenceDataset.from_interactions(generated_log(n_items, 1000))

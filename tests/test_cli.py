@@ -10,7 +10,7 @@ import pytest
 
 from rnnrec.cli import main
 
-SMALL = ["--set", "embedding_dim=16", "--set", "hidden_size=16", "--set", "epochs=4", "--set", "batch_size=16",
+SMALL = ["--set", "model.name=gru4rec", "--set", "embedding_dim=16", "--set", "hidden_size=16", "--set", "epochs=4", "--set", "batch_size=16",
          "--set", "learning_rate=0.02", "--set", "dropout_embedding=0.0", "--set", "dropout_hidden=0.0",
          "--set", "device=cpu"]
 

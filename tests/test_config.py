@@ -5,7 +5,8 @@ from rnnrec.errors import ConfigError
 
 
 def test_toml_round_trip(tmp_path):
-    c = RecommenderConfig().with_overrides(["model.cell=lstm", "seed=7", "learning_rate=0.01", "tied_embeddings=false"])
+    c = RecommenderConfig().with_overrides(["model.name=gru4rec", "model.cell=lstm", "seed=7", "learning_rate=0.01",
+                                            "tied_embeddings=false"])
     assert (c.model.cell, c.train.seed, c.train.learning_rate, c.model.tied_embeddings) == ("lstm", 7, 0.01, False)
     path = tmp_path / "c.toml"
     path.write_text(c.to_toml())
@@ -14,8 +15,8 @@ def test_toml_round_trip(tmp_path):
 
 def test_unknown_keys_are_errors(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text("[model]\nhiden_size = 3\n")
-    with pytest.raises(ConfigError, match="hiden_size"):
+    path.write_text("[model]\nhiden = 3\n")
+    with pytest.raises(ConfigError, match="hiden"):
         RecommenderConfig.from_toml(path)
     path.write_text("[modle]\n")
     with pytest.raises(ConfigError, match="modle"):
@@ -25,12 +26,17 @@ def test_unknown_keys_are_errors(tmp_path):
 
 
 def test_wrong_types_and_values_are_errors():
+    window = RecommenderConfig().with_overrides(["model.name=gru4rec"])
     with pytest.raises(ConfigError, match="expected an integer"):
-        RecommenderConfig().with_overrides(["hidden_size=1.5"])
+        window.with_overrides(["hidden_size=1.5"])
     with pytest.raises(ConfigError, match="cell"):
-        RecommenderConfig().with_overrides(["cell=rnn"])
+        window.with_overrides(["cell=rnn"])
     with pytest.raises(ConfigError, match="loss"):
-        RecommenderConfig().with_overrides(["loss=bpr"])
+        window.with_overrides(["loss=bpr"])
+    with pytest.raises(ConfigError, match="expected an integer"):
+        RecommenderConfig().with_overrides(["hidden=1.5"])
+    with pytest.raises(ConfigError, match="model.loss must be one of"):
+        RecommenderConfig().with_overrides(["model.loss=bpr"])
     with pytest.raises(ConfigError, match="objective.precision"):
         RecommenderConfig().with_overrides(["precision=float16"])
     with pytest.raises(ConfigError, match="key=value"):
@@ -44,8 +50,8 @@ def test_shipped_default_config_matches_the_code():
     assert RecommenderConfig.from_toml(path) == RecommenderConfig()
 
 
-def test_shipped_session_gru_config_matches_the_code():
+def test_shipped_window_model_config_matches_the_code():
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "examples" / "configs" / "session_gru.toml"
-    assert RecommenderConfig.from_toml(path) == RecommenderConfig().with_overrides(["model.name=session_gru"])
+    path = Path(__file__).resolve().parents[1] / "examples" / "configs" / "gru4rec.toml"
+    assert RecommenderConfig.from_toml(path) == RecommenderConfig().with_overrides(["model.name=gru4rec"])

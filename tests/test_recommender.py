@@ -27,7 +27,7 @@ def cyclic_log(n_users=60, length=10, seed=0) -> pl.DataFrame:
 
 def small_config(**train) -> RecommenderConfig:
     c = RecommenderConfig().with_overrides(
-        ["embedding_dim=16", "hidden_size=16", "dropout_embedding=0.0", "dropout_hidden=0.0",
+        ["model.name=gru4rec", "embedding_dim=16", "hidden_size=16", "dropout_embedding=0.0", "dropout_hidden=0.0",
          "batch_size=16", "learning_rate=0.02", "epochs=15", "patience=15", "progress=false", "device=cpu"]
     )
     for k, v in train.items():
@@ -152,7 +152,7 @@ def test_train_threads_sets_torch_threads():
     finally:
         torch.set_num_threads(before)
     with pytest.raises(ConfigError, match="train.threads must be >= 0"):
-        RecommenderConfig().with_overrides(["threads=-1"])
+        RecommenderConfig().with_overrides(["model.name=gru4rec", "threads=-1"])
 
 
 def test_nan_loss_is_a_clear_error():

@@ -39,30 +39,32 @@ def recipe_config(*extra: str) -> RecommenderConfig:
          "batch_size=8", "learning_rate=0.1", "momentum=0.0", "epochs=6", "progress=false", "device=cpu", *extra])
 
 
-def test_naming_the_model_switches_the_training_options_to_the_recipe():
-    c = RecommenderConfig().with_overrides(["model.name=session_gru"])
+def test_the_default_model_is_the_recipe_and_naming_a_model_switches_the_training_options():
+    c = RecommenderConfig()
+    assert c == RecommenderConfig().with_overrides(["model.name=session_gru"])
     assert type(c.model) is SessionRecipeConfig and type(c.train) is SessionRecipeTrainConfig
     # GRU4Rec's RetailRocket setting, not the window trainer's defaults
     assert (c.model.loss, c.model.hidden, c.model.bpreg, c.model.elu_param) == ("bpr-max", 224, 1.95, 0.5)
     assert (c.train.batch_size, c.train.optimizer, c.train.learning_rate, c.train.momentum) == (80, "adagrad", 0.05, 0.4)
-    assert c.history_len == WHOLE_HISTORY
-    assert RecommenderConfig().history_len == 50
-    # a value set before the switch survives it; one set after it is taken as is
-    kept = RecommenderConfig().with_overrides(["train.seed=7", "model.name=session_gru", "train.patience=1"])
+    assert c.history_len == 200  # reads as many events as it trains on at once (train.max_session_len)
+    assert c.with_overrides(["max_session_len=0"]).history_len == WHOLE_HISTORY
+    window = c.with_overrides(["model.name=gru4rec"])
+    assert type(window.train) is TrainConfig and window.train.batch_size == 32 and window.history_len == 50
+    # a value set away from the defaults before the switch survives it; one set after it is taken as is
+    kept = window.with_overrides(["train.seed=7", "model.name=session_gru", "train.patience=1"])
     assert (kept.train.seed, kept.train.patience, kept.train.batch_size) == (7, 1, 80)
-    back = c.with_overrides(["model.name=gru4rec"])
-    assert type(back.train) is TrainConfig and back.train.batch_size == 32
-    again = RecommenderConfig.from_dict(c.to_dict())
-    assert again == c
+    assert RecommenderConfig.from_dict(window.to_dict()) == window
 
 
 def test_recipe_options_are_checked_against_the_model_they_belong_to():
     with pytest.raises(ConfigError, match="momentum"):
-        RecommenderConfig.from_dict({"train": {"momentum": 0.4}})  # the window trainer has no momentum
+        RecommenderConfig.from_dict({"model": {"name": "gru4rec"}, "train": {"momentum": 0.4}})  # no momentum there
     with pytest.raises(ConfigError, match="embedding_dim"):
         RecommenderConfig.from_dict({"model": {"name": "session_gru", "hidden_size": 64}})
     with pytest.raises(ConfigError, match="logq"):
         RecommenderConfig.from_dict({"model": {"name": "session_gru", "logq": 1.0}})  # BPR-max takes no logQ
+    with pytest.raises(ConfigError, match=r"objective.loss, objective.max_len: \[objective\] is for the window"):
+        RecommenderConfig().with_overrides(["objective.max_len=100", "objective.loss=sampled_ce"])  # it would be ignored
 
 
 def test_sequence_interface_reads_histories_as_the_session_model_does():
@@ -102,18 +104,20 @@ def test_early_stopping_keeps_the_best_epoch_and_stops_after_patience():
     assert not torch.equal(weights[2]["net.item_out"], weights[5]["net.item_out"])
 
 
-def test_learns_the_cycle_predicts_from_whole_histories_and_round_trips(tmp_path):
+def test_learns_the_cycle_predicts_from_its_session_length_and_round_trips(tmp_path):
     ds = SequenceDataset.from_interactions(cyclic_log())
     split = leave_one_out(ds)
-    rec = SequentialRecommender(recipe_config()).fit(ds, split)
+    rec = SequentialRecommender(recipe_config("max_session_len=4")).fit(ds, split)  # 8 training events: 3 pieces
     assert isinstance(rec.model, SessionRecipeGRU)
     assert rec.evaluate(split.test)["HR@1"] == 1.0
     assert [r.item_id for r in rec.recommend(history=["i3", "i4", "i5"], k=1)] == ["i6"]
     _, _, vectors = rec.query_vectors(users=["u0"])
-    history = torch.from_numpy(rec.histories[rec.users.to_internal("u0", "user")])[None]  # all 10 events
+    history = torch.from_numpy(rec.histories[rec.users.to_internal("u0", "user")])[None]  # 10 events
     with torch.no_grad():
+        last4 = rec.model.last_output_vectors(history[:, -4:], torch.tensor([4]))
         whole = rec.model.last_output_vectors(history, torch.tensor([history.shape[1]]))
-    torch.testing.assert_close(vectors, whole)
+    torch.testing.assert_close(vectors, last4)
+    assert not torch.allclose(vectors, whole)
     rec.save(tmp_path / "model")
     loaded = SequentialRecommender.load(tmp_path / "model")
     assert isinstance(loaded.model, SessionRecipeGRU) and loaded.config == rec.config

@@ -53,7 +53,7 @@ def test_model_section_follows_the_name(tmp_path):
     with pytest.raises(ConfigError, match="model.name must be one of"):
         RecommenderConfig().with_overrides(["model.name=transformer"])
     with pytest.raises(ConfigError, match="unknown option"):
-        RecommenderConfig().with_overrides(["min_timescale=1.0"])  # not an option of gru4rec
+        RecommenderConfig().with_overrides(["model.name=gru4rec", "min_timescale=1.0"])  # not an option of gru4rec
     with pytest.raises(ConfigError, match="one-layer GRU"):
         RecommenderConfig().with_overrides(["model.name=time_decay", "cell=lstm"])
 

@@ -8,6 +8,11 @@ from rnnrec.errors import ConfigError, TrainingError
 from rnnrec.tuning import ParamSpec, load_space, override, storage_url, tune, write_best_config
 
 
+def window_config() -> RecommenderConfig:
+    """The window-trained GRU, whose options (hidden_size, objective.loss ...) these spaces tune."""
+    return RecommenderConfig().with_overrides(["model.name=gru4rec"])
+
+
 def bowl(config: RecommenderConfig) -> float:
     """Maximum 0 at learning_rate 0.01, hidden_size 96."""
     return -((config.train.learning_rate - 0.01) ** 2) - (config.model.hidden_size - 96) ** 2 / 1e4
@@ -99,18 +104,18 @@ def test_unknown_parameter_name_names_the_line(tmp_path):
     path = write_jsonl(tmp_path / "space.jsonl", LR, {"name": "model.hiden_size", "dtype": "int", "values": [32, 64]})
     calls = []
     with pytest.raises(ConfigError, match=r"space\.jsonl:2: parameter 'model.hiden_size' does not fit") as info:
-        tune(RecommenderConfig(), path, calls.append, n_trials=2, progress=False)
+        tune(window_config(), path, calls.append, n_trials=2, progress=False)
     assert "unknown option 'model.hiden_size'" in str(info.value)
     assert calls == []  # nothing ran
     # a float range for an int option is caught the same way, before any trial
     write_jsonl(path, {"name": "hidden_size", "dtype": "float", "values": [32, 64]})
     with pytest.raises(ConfigError, match=r"space\.jsonl:1: .*expected an integer"):
-        tune(RecommenderConfig(), path, calls.append, n_trials=2, progress=False)
+        tune(window_config(), path, calls.append, n_trials=2, progress=False)
 
 
 def test_tune_finds_the_optimum_1d(tmp_path):
     space = load_space(write_jsonl(tmp_path / "space.jsonl", LR))
-    base = RecommenderConfig().with_overrides(["hidden_size=96"])
+    base = window_config().with_overrides(["hidden_size=96"])
     result = tune(base, space, bowl, n_trials=30, seed=0, progress=False)
     lr = result.best_config.train.learning_rate
     assert abs(lr - 0.01) <= 0.003
@@ -133,7 +138,7 @@ def test_tune_2d_with_categorical_and_fixed(tmp_path):
         seen.append((config.model.cell, config.train.epochs))
         return bowl(config) + (0.5 if config.model.cell == "lstm" else 0.0)
 
-    result = tune(RecommenderConfig(), path, objective, n_trials=25, fixed=["train.epochs=3"], progress=False)
+    result = tune(window_config(), path, objective, n_trials=25, fixed=["train.epochs=3"], progress=False)
     assert {epochs for _, epochs in seen} == {3}
     assert {cell for cell, _ in seen} == {"gru", "lstm"}
     assert result.best_config.model.cell == "lstm"
@@ -141,7 +146,7 @@ def test_tune_2d_with_categorical_and_fixed(tmp_path):
     assert result.best_overrides[0] == "train.epochs=3"
     assert 'model.cell="lstm"' in result.best_overrides
     assert abs(result.best_config.model.hidden_size - 96) <= 32
-    assert RecommenderConfig().with_overrides(result.best_overrides) == result.best_config
+    assert window_config().with_overrides(result.best_overrides) == result.best_config
 
 
 def test_resume_runs_only_missing_trials(tmp_path):
@@ -153,19 +158,19 @@ def test_resume_runs_only_missing_trials(tmp_path):
         calls.append(config)
         return bowl(config)
 
-    first = tune(RecommenderConfig(), space, objective, n_trials=5, storage=str(db), study_name="s", progress=False)
+    first = tune(window_config(), space, objective, n_trials=5, storage=str(db), study_name="s", progress=False)
     assert len(calls) == 5 and first.n_trials_completed == 5
     assert db.exists() and first.storage == f"sqlite:///{db.resolve()}"
-    second = tune(RecommenderConfig(), space, objective, n_trials=8, storage=db, study_name="s", progress=False)
+    second = tune(window_config(), space, objective, n_trials=8, storage=db, study_name="s", progress=False)
     assert len(calls) == 8  # exactly 3 new objective calls
     assert second.n_trials_completed == 8
     assert [t["number"] for t in second.trials] == list(range(8))
     assert second.best_value == max(t["value"] for t in second.trials) == max(bowl(c) for c in calls)
     # already complete: nothing runs
-    third = tune(RecommenderConfig(), space, objective, n_trials=8, storage=db, study_name="s", progress=False)
+    third = tune(window_config(), space, objective, n_trials=8, storage=db, study_name="s", progress=False)
     assert len(calls) == 8 and third.n_trials_completed == 8 and third.best_value == second.best_value
     # a different study name in the same file starts afresh
-    other = tune(RecommenderConfig(), space, objective, n_trials=2, storage=db, study_name="t", progress=False)
+    other = tune(window_config(), space, objective, n_trials=2, storage=db, study_name="t", progress=False)
     assert len(calls) == 10 and other.n_trials_completed == 2
 
 
@@ -179,7 +184,7 @@ def test_failing_trials_are_recorded_and_search_continues(tmp_path):
             raise TrainingError(f"loss became NaN with hidden_size {config.model.hidden_size}")
         return bowl(config)
 
-    result = tune(RecommenderConfig(), space, objective, n_trials=15, progress=False)
+    result = tune(window_config(), space, objective, n_trials=15, progress=False)
     assert len(calls) == 15
     failed = [t for t in result.trials if t["state"] == "PRUNED"]
     assert failed and all(t["params"]["hidden_size"] > 128 for t in failed)
@@ -192,7 +197,7 @@ def test_failing_trials_are_recorded_and_search_continues(tmp_path):
 def test_invalid_combination_is_a_failed_trial_and_other_errors_propagate(tmp_path):
     # dropout 1.0 is rejected by the config itself: the trial fails, the search goes on
     space = [ParamSpec("dropout_hidden", "categorical", (0.5, 1.0)), ParamSpec("hidden_size", "int", (32, 256), 32)]
-    result = tune(RecommenderConfig(), space, bowl, n_trials=12, progress=False)
+    result = tune(window_config(), space, bowl, n_trials=12, progress=False)
     failed = [t for t in result.trials if t["state"] == "PRUNED"]
     assert failed and all(t["params"]["dropout_hidden"] == 1.0 for t in failed)
     assert all("dropout_hidden" in t["error"] for t in failed)
@@ -202,7 +207,7 @@ def test_invalid_combination_is_a_failed_trial_and_other_errors_propagate(tmp_pa
         raise ZeroDivisionError("bug")
 
     with pytest.raises(ZeroDivisionError):
-        tune(RecommenderConfig(), space[1:], broken, n_trials=3, progress=False)
+        tune(window_config(), space[1:], broken, n_trials=3, progress=False)
 
 
 def test_all_trials_failing_is_an_error(tmp_path):
@@ -210,12 +215,12 @@ def test_all_trials_failing_is_an_error(tmp_path):
         raise TrainingError("always NaN")
 
     with pytest.raises(Exception, match="no trial completed"):
-        tune(RecommenderConfig(), [ParamSpec("hidden_size", "int", (32, 64))], objective, n_trials=3, progress=False)
+        tune(window_config(), [ParamSpec("hidden_size", "int", (32, 64))], objective, n_trials=3, progress=False)
 
 
 def test_write_best_config_round_trips(tmp_path):
     space = load_space(write_jsonl(tmp_path / "space.jsonl", LR, HIDDEN))
-    result = tune(RecommenderConfig(), space, bowl, n_trials=6, study_name="my study", progress=False)
+    result = tune(window_config(), space, bowl, n_trials=6, study_name="my study", progress=False)
     path = write_best_config(result, tmp_path / "out" / "best.toml")
     text = path.read_text()
     assert text.startswith("# Best config of study 'my study': value ")
@@ -239,7 +244,7 @@ def test_override_strings_parse_back():
     assert override("lr", 0.022000000000000002) == "lr=0.022"
     assert override("lr", 1e-05) == "lr=1e-05"
     assert override("hidden_size", 96) == "hidden_size=96"
-    c = RecommenderConfig().with_overrides(
+    c = window_config().with_overrides(
         [override("learning_rate", 1e-05), override("monitor", "MRR@20"), override("tied_embeddings", False)]
     )
     assert (c.train.learning_rate, c.train.monitor, c.model.tied_embeddings) == (1e-05, "MRR@20", False)
@@ -248,7 +253,7 @@ def test_override_strings_parse_back():
 def test_trials_are_logged(tmp_path, caplog):
     space = [ParamSpec("objective.loss", "categorical", ("ce", "sampled_ce"))]
     with caplog.at_level(logging.INFO, logger="rnnrec"):
-        tune(RecommenderConfig(), space, lambda c: 1.0 if c.objective.loss == "ce" else 2.0, n_trials=3, progress=False)
+        tune(window_config(), space, lambda c: 1.0 if c.objective.loss == "ce" else 2.0, n_trials=3, progress=False)
     messages = [r.getMessage() for r in caplog.records if r.name == "rnnrec"]
     assert len(messages) == 3
     assert any(m.endswith('[objective.loss="sampled_ce"]: value 2') for m in messages)
@@ -257,6 +262,6 @@ def test_trials_are_logged(tmp_path, caplog):
 def test_resuming_with_another_direction_is_an_error(tmp_path):
     space = [ParamSpec("hidden_size", "int", (32, 64))]
     db = tmp_path / "s.db"
-    tune(RecommenderConfig(), space, bowl, n_trials=2, storage=db, progress=False)
+    tune(window_config(), space, bowl, n_trials=2, storage=db, progress=False)
     with pytest.raises(ConfigError, match="created to maximize, not to minimize"):
-        tune(RecommenderConfig(), space, bowl, n_trials=3, storage=db, direction="minimize", progress=False)
+        tune(window_config(), space, bowl, n_trials=3, storage=db, direction="minimize", progress=False)

@@ -14,10 +14,10 @@ from typing import Any
 
 from rnnrec.data.item_features import FeatureConfig
 from rnnrec.errors import ConfigError, require_at_least
-from rnnrec.models.gru4rec import GRU4RecConfig
-from rnnrec.models.registry import model_config_class, model_train_config_class
+from rnnrec.models.registry import DEFAULT_MODEL, model_config_class, model_train_config_class
+from rnnrec.models.session_recipe_gru import SessionRecipeConfig
 from rnnrec.objective import WHOLE_HISTORY, ObjectiveConfig
-from rnnrec.trainer import TrainConfig
+from rnnrec.session_trainer import SessionRecipeTrainConfig
 
 
 @dataclass
@@ -118,28 +118,41 @@ class SectionedConfig:
 
 @dataclass
 class RecommenderConfig(SectionedConfig):
-    """A sequence-aware (``loo`` / ``time``) run."""
+    """A sequence-aware (``loo`` / ``time``) run. The default model is ``session_gru`` (GRU4Rec's
+    own recipe), trained by the session trainer; the window-trained models (``gru4rec`` and its
+    time-aware and multimodal variants) take their ``[train]`` options from :class:`~rnnrec.trainer.TrainConfig`
+    and their loss from ``[objective]``, which ``session_gru`` does not read."""
 
-    model: GRU4RecConfig = field(default_factory=GRU4RecConfig)
+    model: Any = field(default_factory=SessionRecipeConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: Any = field(default_factory=SessionRecipeTrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)  # item features (multimodal models)
 
     @classmethod
     def _section_classes(cls, obj: dict[str, Any]) -> dict[str, type]:
-        """``[model]`` takes the config class of the model its ``name`` picks (default gru4rec),
-        and ``[train]`` that model's training options."""
+        """``[model]`` takes the config class of the model its ``name`` picks (default
+        session_gru), and ``[train]`` that model's training options."""
         classes = super()._section_classes(obj)
-        name = obj.get("model", {}).get("name", "gru4rec")
+        name = obj.get("model", {}).get("name", DEFAULT_MODEL)
         classes["model"] = model_config_class(name)
         classes["train"] = model_train_config_class(name)
         return classes
 
+    def __post_init__(self) -> None:
+        if isinstance(self.model, SessionRecipeConfig) and self.objective != ObjectiveConfig():
+            changed = [f"objective.{k}" for k, v in dataclasses.asdict(self.objective).items()
+                       if v != getattr(ObjectiveConfig(), k)]
+            raise ConfigError(f"{', '.join(changed)}: [objective] is for the window-trained models; "
+                              f"model.name = {self.model.name!r} reads its loss from [model] and its sampling from [train]")
+
     @property
     def history_len(self) -> int:
-        """How many of a history's last events the model reads to predict."""
-        return WHOLE_HISTORY if getattr(self.model, "whole_history", False) else self.objective.history_len
+        """How many of a history's last events the model reads to predict: ``session_gru`` as many
+        as it was trained on at once (``train.max_session_len``), the others as their objective says."""
+        if isinstance(self.model, SessionRecipeConfig):
+            return self.train.max_session_len or WHOLE_HISTORY
+        return self.objective.history_len
 
 
 def _all_keys(obj: dict[str, dict]) -> str:

@@ -18,6 +18,7 @@ from rnnrec.models.time_interval_gru import TimeIntervalGRU, TimeIntervalGRUConf
 from rnnrec.session_trainer import SessionRecipeTrainConfig
 from rnnrec.trainer import TrainConfig
 
+DEFAULT_MODEL = "session_gru"
 MODELS: dict[str, tuple[type, type[nn.Module]]] = {
     "gru4rec": (GRU4RecConfig, GRU4Rec),
     "time_interval": (TimeIntervalGRUConfig, TimeIntervalGRU),

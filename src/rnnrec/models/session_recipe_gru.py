@@ -2,9 +2,9 @@
 
 The session model (:class:`~rnnrec.models.session_gru.SessionGRU`) trained the session way
 (:func:`~rnnrec.session_trainer.fit_sessions`: session-parallel mini-batches, sampled negatives,
-BPR-max, row-sparse Adagrad), with each user's whole training history as one session. Unlike the
-window-trained models, it carries its state through the whole history, so it predicts from the
-whole history too.
+BPR-max, row-sparse Adagrad), with each user's training history as one session (a long one in
+pieces of ``train.max_session_len`` events), its state carried from event to event. It predicts
+from the state after the last ``train.max_session_len`` events of a history.
 
 This class puts that model behind the interface every sequence model has (``score``,
 ``output_layer``, flat per-user states for ``encode``/``step``), so the recommender, the
@@ -36,8 +36,6 @@ class SessionRecipeConfig(SessionGRUConfig):
     logq: float = 0.0
     bpreg: float = 1.95
     elu_param: float = 0.5
-
-    whole_history = True  # trained with the state carried through whole histories: predict from them too
 
     def __post_init__(self) -> None:
         if self.name != "session_gru":

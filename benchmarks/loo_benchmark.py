@@ -46,13 +46,12 @@ DATASETS: dict[str, dict] = {
     "amazon-beauty-s3rec": {"file": "amazon-beauty-s3rec/Beauty.txt", "reader": "user_item_lines", "cli_format": None},
 }
 
-MODELS = ("rnnrec", "rectools_sasrec", "recbole_gru4rec", "gru4rec_official", "rnnrec_session", "mostpop")
+MODELS = ("rnnrec", "rectools_sasrec", "recbole_gru4rec", "gru4rec_official", "mostpop")
 LABELS = {
     "rnnrec": "rnnrec (default config)",
     "rectools_sasrec": "RecTools 0.19.0 SASRec (softmax)",
     "recbole_gru4rec": "RecBole 1.2.1 GRU4Rec (CE)",
     "gru4rec_official": "official GRU4Rec (RetailRocket BPR-max params, state carried)",
-    "rnnrec_session": "rnnrec session recipe (same params, state carried)",
     "mostpop": "MostPop (train popularity)",
 }
 ENVS = {"rectools_sasrec": "rectools", "recbole_gru4rec": "recbole", "gru4rec_official": "gru4rec"}
@@ -60,7 +59,6 @@ RUNNERS = {
     "rectools_sasrec": BENCH / "peers" / "rectools_sasrec.py",
     "recbole_gru4rec": BENCH / "peers" / "recbole_gru4rec.py",
     "gru4rec_official": BENCH / "peers" / "gru4rec_official_loo.py",
-    "rnnrec_session": BENCH / "rnnrec_session_loo.py",
     "mostpop": BENCH / "peers" / "mostpop.py",
 }
 
@@ -201,7 +199,7 @@ def _tail(path: Path, n: int = 15) -> str:
 # One run of one model
 # ----------------------------------------------------------------------------------------------
 def run_peer(model: str, split_dir: Path, seed: int, run_dir: Path, args) -> dict:
-    if model in ("mostpop", "rnnrec_session"):  # this project's own environment
+    if model == "mostpop":  # this project's own environment
         python = sys.executable
     else:
         python = str(BENCH / ".envs" / ENVS[model] / "bin" / "python")

@@ -46,7 +46,7 @@ def rnnrec_ndcg(model_dir: Path) -> dict[str, dict[str, float]]:
     split = leave_one_out(dataset)
     out = {}
     for name, ev in (("valid", split.valid), ("test", split.test)):
-        ranks = rank_targets(rec.model, ev, rec.config.objective.history_len)
+        ranks = rank_targets(rec.model, ev, rec.config.history_len)
         out[name] = dict(zip(dataset.users.to_external(ev.users), ndcg(ranks).tolist()))
     return out
 

@@ -4,7 +4,6 @@ Data: generated cyclic sequences (every user walks i0 -> i1 -> ... -> i11 -> i0)
 """
 
 import numpy as np
-import polars as pl
 import pytest
 import torch
 
@@ -19,18 +18,7 @@ from rnnrec.objective import WHOLE_HISTORY
 from rnnrec.recommender import SequentialRecommender
 from rnnrec.session_trainer import SessionRecipeTrainConfig, fit_session_recipe
 from rnnrec.trainer import TrainConfig
-
-N_ITEMS = 12
-
-
-def cyclic_log(n_users=60, length=10, seed=0) -> pl.DataFrame:
-    """Generated: every user walks the cycle i -> i+1 (mod 12) from a random start."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for u in range(n_users):
-        start = int(rng.integers(N_ITEMS))
-        rows += [(f"u{u}", f"i{(start + t) % N_ITEMS}", float(t)) for t in range(length)]
-    return pl.DataFrame(rows, schema=["user_id", "item_id", "timestamp"], orient="row")
+from test_recommender import N_ITEMS, cyclic_log
 
 
 def recipe_config(*extra: str) -> RecommenderConfig:

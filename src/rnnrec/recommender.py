@@ -24,6 +24,7 @@ from rnnrec.device import resolve_device
 from rnnrec.errors import ConfigError, RnnrecError, UnknownIdError
 from rnnrec.evaluate import MAX_PADDED_EVENTS, evaluate, length_batches
 from rnnrec.models.gru4rec import GRU4Rec
+from rnnrec.models.session_recipe_gru import SessionRecipeGRU
 from rnnrec.models.registry import build_model, is_session_recipe, model_name_of_class, uses_features
 from rnnrec.objective import NextItemObjective
 from rnnrec.session_trainer import fit_session_recipe
@@ -77,13 +78,16 @@ class SequentialRecommender:
     ``"ignore"`` drops unknown items from a history, and a user with nothing known left gets the
     most popular items of the training data (scores = training counts).
 
-    Time-aware models (``model.name`` ``time_interval``, ``time_gated``, ``time_decay``) predict
-    at a moment ``at`` (Unix seconds; default: the time of the history's last event).
+    The default model (``session_gru``) trains by GRU4Rec's session recipe
+    (:func:`~rnnrec.session_trainer.fit_session_recipe`), the others on windows
+    (:class:`~rnnrec.trainer.Trainer`). Time-aware models (``model.name`` ``time_interval``,
+    ``time_gated``, ``time_decay``) predict at a moment ``at`` (Unix seconds; default: the time of
+    the history's last event).
     """
 
     def __init__(self, config: RecommenderConfig | None = None) -> None:
         self.config = config or RecommenderConfig()
-        self.model: GRU4Rec | None = None
+        self.model: SessionRecipeGRU | GRU4Rec | None = None  # GRU4Rec: the window-trained models
         self.items: IdMap | None = None
         self.users: IdMap | None = None
         self.histories: Sequences | None = None
@@ -124,7 +128,7 @@ class SequentialRecommender:
         self.data_hash = dataset.fingerprint()
         return self
 
-    def _require_model(self) -> GRU4Rec:
+    def _require_model(self) -> SessionRecipeGRU | GRU4Rec:
         if self.model is None:
             raise RnnrecError("the recommender is not fitted: call fit() or load() first")
         return self.model

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from rnnrec.errors import ConfigError
+from rnnrec.models.gru4rec import GRU4Rec
 from rnnrec.models.session_gru import SessionGRU, SessionGRUConfig
 
 
@@ -60,12 +61,6 @@ class SessionRecipeGRU(nn.Module):
         keeps their order)."""
         return self.net.item_out, self.net.item_bias
 
-    def forward(
-        self, items: torch.Tensor, time_in: torch.Tensor | None = None, time_q: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """(B, T) right-padded items → (B, T, H) output vectors after each position."""
-        return self.encode(items)[0]
-
     def state_size(self) -> int:
         return self.config.layers * self.config.hidden
 
@@ -103,24 +98,7 @@ class SessionRecipeGRU(nn.Module):
     def output_vectors(self, h: torch.Tensor, time_q: torch.Tensor | None = None) -> torch.Tensor:
         return h
 
-    def last_output_vectors(
-        self,
-        items: torch.Tensor,
-        lengths: torch.Tensor,
-        time_in: torch.Tensor | None = None,
-        time_q: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """(B, H) output after each right-padded history's last event."""
-        h, _ = self.encode(items)
-        return h[torch.arange(items.shape[0], device=items.device), lengths - 1]
-
-    def score(
-        self,
-        items: torch.Tensor,
-        lengths: torch.Tensor,
-        time_in: torch.Tensor | None = None,
-        time_q: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Scores (B, I+1) of every item as the next one after each right-padded history."""
-        weights, bias = self.output_layer()
-        return torch.addmm(bias, self.last_output_vectors(items, lengths), weights.T)
+    # What reads ``encode``, ``output_vectors`` and ``output_layer`` only is the window model's own.
+    forward = GRU4Rec.forward
+    last_output_vectors = GRU4Rec.last_output_vectors
+    score = GRU4Rec.score

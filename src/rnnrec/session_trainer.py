@@ -79,7 +79,8 @@ def fit_sessions(
     config: SessionTrainConfig,
     on_epoch: Callable[[int], bool | None] | None = None,
 ) -> SessionTrainResult:
-    """Train ``model`` on ``sessions`` (each >= 2 events; ordered here by start time).
+    """Train ``model`` on ``sessions`` (each >= 2 events), ordered by start time, or in a new
+    random order each epoch with ``config.shuffle``.
 
     ``on_epoch(epoch)`` runs after each epoch, outside the timed training (e.g. to validate and
     keep the best weights); the model is back in training mode afterwards. Training stops early
@@ -324,8 +325,7 @@ def fit_session_recipe(
     result = fit_sessions(model.net, sessions, counts, config, on_epoch)
     best.restore(model)
     model.eval()
-    history = [{**h, **({"valid": v} if v is not None else {})}
-               for h, v in zip(result.history, valid + [None] * (len(result.history) - len(valid)))]
+    history = [{**h, "valid": v} for h, v in zip(result.history, valid)] if valid else result.history
     return TrainResult(
         best_epoch=best.epoch,
         best_score=best.score,

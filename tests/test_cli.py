@@ -143,3 +143,14 @@ def test_recipe_model_name_under_the_session_protocol_is_a_clear_error(ratings, 
     assert main(["train", "--protocol", "session", "--data", str(ratings), "--out", str(tmp_path / "x"),
                  "--set", "model.name=session_gru"]) != 0
     assert "leave model.name out" in capsys.readouterr().err
+
+
+def test_default_model_under_the_time_protocol(ratings, tmp_path):
+    out = tmp_path / "time"
+    assert main(["-q", "train", "--protocol", "time", "--data", str(ratings), "--out", str(out), "--set", "hidden=16",
+                 "--set", "n_sample=8", "--set", "epochs=2", "--set", "device=cpu"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    # times 1000..1007 for every user: the 0.8 and 0.9 quantiles cut at 1006 and 1007, so each user's
+    # last event is a test target, the one before a validation target, the first six train
+    assert (m["protocol"], m["n_test"], m["n_valid"]) == ("time", 30, 30)
+    assert [h["epoch"] for h in m["history"]] == list(range(1, m["epochs"] + 1)) and m["epochs"] <= 2

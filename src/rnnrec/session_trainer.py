@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from rnnrec.data.sequences import Sequences
-from rnnrec.data.sessions import cut_long_sequences, order_by_start, session_parallel_schedule
+from rnnrec.data.sessions import SessionSchedule, cut_long_sequences, order_by_start, session_parallel_schedule
 from rnnrec.device import denormals_flushed, resolve_device
 from rnnrec.errors import ConfigError, TrainingError, require_at_least
 from rnnrec.models.session_gru import SessionGRU
@@ -97,10 +97,15 @@ def _fit(model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config
     generator = torch.Generator().manual_seed(config.seed)
     device = resolve_device(config.device)
     model.to(device).train()
-    by_start = session_parallel_schedule(sessions.subset(order_by_start(sessions)), config.batch_size)
-    if by_start.n_steps == 0:
-        raise TrainingError("no training session has 2 or more events")
     shuffler = np.random.default_rng(config.seed)
+
+    def epoch_schedule() -> SessionSchedule:
+        order = shuffler.permutation(len(sessions)) if config.shuffle else order_by_start(sessions)
+        return session_parallel_schedule(sessions.subset(order), config.batch_size)
+
+    schedule = epoch_schedule()
+    if schedule.n_steps == 0:
+        raise TrainingError("no training session has 2 or more events")
     store = SampleStore(item_counts, config.n_sample, config.sample_alpha, config.sample_store_size, generator, device)
     tables = [model.item_out, model.item_bias] + ([model.item_in] if model.item_in is not None else [])
     others = [p for name, p in model.named_parameters() if not name.startswith("item_")]
@@ -108,17 +113,17 @@ def _fit(model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config
     whole_catalogue = device.type == "cuda" and model.n_items <= config.dense_catalogue_limit
     step_cls = _WholeCatalogueStep if whole_catalogue else _StepFunction
     step_fn = step_cls(model, store, opt, config.batch_size)
-    n_targets = by_start.n_targets
+    n_targets = schedule.n_targets
     history: list[dict] = []
     total = 0.0
     for epoch in range(1, config.epochs + 1):
-        schedule = by_start
-        if config.shuffle:
-            schedule = session_parallel_schedule(sessions.subset(shuffler.permutation(len(sessions))), config.batch_size)
-        inputs = torch.as_tensor(schedule.inputs, device=device)
-        targets = torch.as_tensor(schedule.targets, device=device)
-        keep = torch.as_tensor(~schedule.resets, dtype=torch.float32, device=device).unsqueeze(-1)
-        full = (schedule.targets >= 0).all(axis=1)
+        if epoch == 1 or config.shuffle:  # a fixed order's arrays are built once
+            if epoch > 1:
+                schedule = epoch_schedule()
+            inputs = torch.as_tensor(schedule.inputs, device=device)
+            targets = torch.as_tensor(schedule.targets, device=device)
+            keep = torch.as_tensor(~schedule.resets, dtype=torch.float32, device=device).unsqueeze(-1)
+            full = (schedule.targets >= 0).all(axis=1)
         t0 = time.perf_counter()
         state = model.initial_state(inputs.shape[1], device)
         loss_sum = torch.zeros((), device=device)

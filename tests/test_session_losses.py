@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from rnnrec.session_losses import SampleStore, bpr_max, cross_entropy_logq, top1_max
+from rnnrec.session_losses import (
+    SampleStore,
+    bpr_max,
+    bpr_max_grad,
+    cross_entropy_logq,
+    cross_entropy_logq_grad,
+    top1_max,
+)
 
 # --- naive references: columns = the B targets then the n_sample samples, row i's positive is column i
 
@@ -136,6 +143,47 @@ def test_cross_entropy_gradient_matches_naive_reference_with_repeats(case, logq)
 def test_cross_entropy_value_with_repeats_matches_naive_reference(case):
     ln, ld, *_ = _both_ways("cross-entropy", *CASES[case])
     assert torch.allclose(ln, ld, rtol=1e-12, atol=1e-12)
+
+
+def _distinct_scores(targets, samples, seed=0):
+    """Random scores over the distinct candidates of a case, with the trainer's counts."""
+    targets, samples = torch.tensor(targets), torch.tensor(samples, dtype=torch.long)
+    uniq, inverse = torch.unique(torch.cat([targets, samples]), return_inverse=True)
+    B = len(targets)
+    scores = torch.randn(B, len(uniq), generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2
+    batch_counts = torch.bincount(inverse[:B], minlength=len(uniq)).to(torch.float64)
+    sample_counts = torch.bincount(inverse[B:], minlength=len(uniq)).to(torch.float64)
+    return scores, inverse[:B], batch_counts, sample_counts
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("bpreg", [0.0, 1.95])
+def test_written_out_bpr_max_gradient_equals_autograd(case, bpreg):
+    scores, positives, batch_counts, sample_counts = _distinct_scores(*CASES[case])
+    leaf = scores.clone().requires_grad_()
+    expected = bpr_max(leaf, positives, batch_counts + sample_counts, bpreg)
+    expected.backward()
+    loss, grad = bpr_max_grad(scores.clone(), positives, batch_counts + sample_counts, bpreg)
+    assert float(loss) == pytest.approx(float(expected.detach()), rel=1e-12, abs=1e-12)
+    assert torch.allclose(grad, leaf.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_written_out_bpr_max_without_negatives_is_zero():
+    loss, grad = bpr_max_grad(torch.tensor([[0.7]]), torch.tensor([0]), torch.tensor([1.0]), 0.5)
+    assert float(loss) == 0.0 and torch.equal(grad, torch.zeros(1, 1))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("logq", [0.0, 1.0])
+def test_written_out_cross_entropy_gradient_equals_autograd(case, logq):
+    scores, positives, batch_counts, sample_counts = _distinct_scores(*CASES[case])
+    log_pop = torch.randn(scores.shape[1], generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    leaf = scores.clone().requires_grad_()
+    expected = cross_entropy_logq(leaf, positives, batch_counts, sample_counts, log_pop, logq, ALPHA)
+    expected.backward()
+    loss, grad = cross_entropy_logq_grad(scores.clone(), positives, batch_counts, sample_counts, log_pop, logq, ALPHA)
+    assert float(loss) == pytest.approx(float(expected.detach()), rel=1e-12, abs=1e-12)
+    assert torch.allclose(grad, leaf.grad, rtol=1e-10, atol=1e-12)
 
 
 # --- hand-computed values

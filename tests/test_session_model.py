@@ -10,6 +10,7 @@ from torch import nn
 
 from rnnrec.data.sequences import Sequences
 from rnnrec.errors import ConfigError
+from rnnrec.models.gru_cell import gru_cell_backward, gru_cell_forward
 from rnnrec.models.session_gru import SessionGRU, SessionGRUConfig
 from rnnrec.session_evaluate import evaluate_sessions, rank_session_targets
 from rnnrec.session_losses import SampleStore
@@ -327,3 +328,21 @@ def test_on_epoch_runs_after_each_epoch_without_changing_training():
     assert [epoch for epoch, _ in seen] == [1, 2, 3]
     assert seen[-1][1] == evaluate_sessions(model, TEST)["Recall@1"]
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), plain.state_dict().values()))
+
+
+@pytest.mark.parametrize("B,H", [(1, 1), (5, 3), (7, 8)])
+def test_written_out_gru_cell_backward_equals_autograd(B, H):
+    g = torch.Generator().manual_seed(B * H)
+    x, h, grad = (torch.randn(B, H, generator=g, dtype=torch.float64) for _ in range(3))
+    w_ih, w_hh = (torch.randn(3 * H, H, generator=g, dtype=torch.float64) for _ in range(2))
+    b_ih, b_hh = (torch.randn(3 * H, generator=g, dtype=torch.float64) for _ in range(2))
+    leaves = [t.clone().requires_grad_() for t in (x, h, w_ih, w_hh, b_ih, b_hh)]
+    expected = torch.gru_cell(*leaves)
+    expected.backward(grad)
+    new, cache = gru_cell_forward(torch.addmm(b_ih, x, w_ih.T), h, w_hh, b_hh)
+    assert torch.allclose(new, expected.detach(), rtol=1e-12, atol=1e-12)
+    d_gi, d_gh = gru_cell_backward(grad, cache)
+    for mine, reference in [(d_gi @ w_ih, leaves[0]), (d_gh @ w_hh + grad * cache.rz[:, H:], leaves[1]),
+                            (d_gi.T @ x, leaves[2]), (d_gh.T @ h, leaves[3]),
+                            (d_gi.sum(0), leaves[4]), (d_gh.sum(0), leaves[5])]:
+        assert torch.allclose(mine, reference.grad, rtol=1e-10, atol=1e-12)

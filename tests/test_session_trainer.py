@@ -1,5 +1,6 @@
-"""The two forms of a session-parallel step (touched rows only, used on CPU; whole catalogue,
-used on a GPU) must train identically: same losses, same weights. Generated random sessions."""
+"""The two forms of a session-parallel step (touched rows with the gradient written out, used on
+CPU; whole catalogue through autograd, used on a GPU) must train identically: same losses, same
+weights. Generated random sessions."""
 
 import numpy as np
 import pytest
@@ -18,12 +19,16 @@ CASES = [
     (dict(), "adagrad", 0.5),
     (dict(loss="bpr-max", logq=0.0, bpreg=0.5, elu_param=0.5, embedding="separate"), "adagrad", 0.3),
     (dict(loss="top1-max", logq=0.0, embedding="none"), "adam", 0.0),
+    # dropout: both forms draw the same masks in the same order from the seeded generator
+    (dict(layers=2, dropout_embed=0.3, dropout_hidden=0.2), "adagrad", 0.4),
+    (dict(loss="bpr-max", logq=0.0, bpreg=1.95, elu_param=0.5, dropout_embed=0.5, dropout_hidden=0.05), "adagrad", 0.4),
+    (dict(layers=2, loss="bpr-max", logq=0.0, embedding="none", dropout_hidden=0.1), "adagrad", 0.0),
 ]
 
 
 def _train(step_cls, model_kwargs, kind, momentum, schedule, counts):
     torch.manual_seed(0)
-    model = SessionGRU(N_ITEMS, SessionGRUConfig(hidden=8, dropout_embed=0.0, **model_kwargs)).train()
+    model = SessionGRU(N_ITEMS, SessionGRUConfig(hidden=8, **{"dropout_embed": 0.0, **model_kwargs})).train()
     store = SampleStore(counts, 5, 0.75, 1000, torch.Generator().manual_seed(1))
     dense = [p for name, p in model.named_parameters() if not name.startswith("item_")]
     tables = [model.item_out, model.item_bias] + ([model.item_in] if model.item_in is not None else [])

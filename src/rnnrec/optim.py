@@ -44,9 +44,13 @@ class RowSparseOptimizer:
         self.dense_params = [p for p in dense_params if p.requires_grad]
         self.state: dict[nn.Parameter, dict[str, torch.Tensor]] = {}
         for p in self.dense_params + list(tables):
-            self.state[p] = {"a": torch.zeros_like(p)}  # Adagrad's sum of squares or Adam's 2nd moment
             if momentum or kind == "adam":
-                self.state[p]["m"] = torch.zeros_like(p)  # Nesterov velocity or Adam's 1st moment
+                # Both buffers in one tensor, row by row, so a step gathers and writes a row's state once.
+                both = torch.zeros(p.shape[0], 2, *p.shape[1:], dtype=p.dtype, device=p.device)
+                # Adagrad's sum of squares or Adam's 2nd moment; Nesterov velocity or Adam's 1st moment
+                self.state[p] = {"a": both[:, 0], "m": both[:, 1], "both": both}
+            else:
+                self.state[p] = {"a": torch.zeros_like(p)}
         self.t = 0  # Adam's step count (bias correction)
 
     def zero_grad(self) -> None:
@@ -71,6 +75,20 @@ class RowSparseOptimizer:
             torch._foreach_sqrt_(denominators)
             torch._foreach_addcdiv_(params, grads, denominators, value=-self.lr)
             return
+        if self.kind == "adagrad" and params:  # with Nesterov momentum, as in ``_delta``
+            grads = [p.grad for p in params]
+            sums = [self.state[p]["a"] for p in params]
+            velocities = [self.state[p]["m"] for p in params]
+            torch._foreach_addcmul_(sums, grads, grads)
+            steps = torch._foreach_add(sums, self.eps)
+            torch._foreach_sqrt_(steps)
+            steps = torch._foreach_div(grads, steps)
+            torch._foreach_mul_(velocities, self.momentum)
+            torch._foreach_add_(velocities, steps, alpha=-self.lr)
+            torch._foreach_mul_(steps, -self.lr)
+            torch._foreach_add_(steps, velocities, alpha=self.momentum)
+            torch._foreach_add_(params, steps)
+            return
         for p in params:
             p.add_(self._delta(self.state[p], p.grad, None))
 
@@ -93,11 +111,11 @@ class RowSparseOptimizer:
         if self.kind == "adagrad" and not self.momentum:
             table.add_(self._delta(state, grad, None))  # a zero gradient already changes nothing
             return
-        saved = {name: value.clone() for name, value in state.items()}
+        saved = {name: state[name].clone() for name in ("a", "m")}
         delta = self._delta(state, grad, None)
         mask = touched.view(-1, *([1] * (table.dim() - 1)))
-        for name, value in state.items():
-            value.copy_(torch.where(mask, value, saved[name]))
+        for name, value in saved.items():
+            state[name].copy_(torch.where(mask, state[name], value))
         table.add_(delta * mask)
 
     def _delta(self, state: dict[str, torch.Tensor], g: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
@@ -105,28 +123,21 @@ class RowSparseOptimizer:
 
         In-place arithmetic on gathered copies keeps this to a few passes over the touched rows.
         """
-
-        def read(name: str) -> torch.Tensor:
-            return state[name] if rows is None else state[name].index_select(0, rows)
-
-        def write(name: str, value: torch.Tensor) -> None:
-            if rows is not None:
-                state[name].index_copy_(0, rows, value)
-
+        both = None if rows is None else state["both"].index_select(0, rows)  # the rows' state, gathered
+        a = state["a"] if both is None else both[:, 0]
         if self.kind == "adagrad":
-            a = read("a").addcmul_(g, g)
-            write("a", a)
-            step = g / a.add(self.eps).sqrt_()
-            step.mul_(self.lr)
+            step = a.addcmul_(g, g).add(self.eps).sqrt_()
+            step = torch.div(g, step, out=step).mul_(self.lr)
             if not self.momentum:
                 return step.neg_()
-            v = read("m").mul_(self.momentum).sub_(step)
-            write("m", v)
-            return v.mul(self.momentum).sub_(step)  # Nesterov: look ahead along the new velocity
+            v = (state["m"] if both is None else both[:, 1]).mul_(self.momentum).sub_(step)
+            if both is not None:
+                state["both"].index_copy_(0, rows, both)
+            return step.mul_(-1.0).add_(v, alpha=self.momentum)  # Nesterov: look ahead along the new velocity
         b1, b2 = self.betas
-        m = read("m").mul_(b1).add_(g, alpha=1 - b1)
-        a = read("a").mul_(b2).addcmul_(g, g, value=1 - b2)
-        write("m", m)
-        write("a", a)
+        m = (state["m"] if both is None else both[:, 1]).mul_(b1).add_(g, alpha=1 - b1)
+        a.mul_(b2).addcmul_(g, g, value=1 - b2)
+        if both is not None:
+            state["both"].index_copy_(0, rows, both)
         denom = (a / (1 - b2**self.t)).sqrt_().add_(1e-8)
         return (m / denom).mul_(-self.lr / (1 - b1**self.t))

@@ -26,7 +26,9 @@ from rnnrec.errors import ConfigError, TrainingError, require_at_least
 from rnnrec.models.session_gru import SessionGRU
 from rnnrec.models.session_recipe_gru import SessionRecipeGRU
 from rnnrec.optim import OPTIMIZERS, RowSparseOptimizer
-from rnnrec.session_losses import SampleStore, bpr_max, cross_entropy_logq, top1_max
+from rnnrec.models.dropout import dropout_mask
+from rnnrec.models.gru_cell import gru_cell_backward, gru_cell_forward
+from rnnrec.session_losses import SampleStore, bpr_max, bpr_max_grad, cross_entropy_logq, cross_entropy_logq_grad, top1_max
 from rnnrec.trainer import EarlyStopping, TrainResult
 
 log = logging.getLogger("rnnrec")
@@ -182,12 +184,17 @@ def _loss(
 
 
 class _StepFunction:
-    """One optimiser step for one column of events; item tables are read and written by row."""
+    """One optimiser step for one column of events; item tables are read and written by row.
+
+    The gradient is written out (:func:`_loss_and_grad`, :mod:`rnnrec.models.gru_cell`): the step
+    back-propagates through one GRU step and one score matrix only, and doing that by hand runs a
+    step of the default model 2x as fast as recording it for autograd. ``_WholeCatalogueStep``
+    (autograd) is the reference the tests hold it to.
+    """
 
     def __init__(self, model: SessionGRU, store: SampleStore, opt: RowSparseOptimizer, batch_size: int) -> None:
         self.model, self.store, self.opt, self.batch_size = model, store, opt, batch_size
         self.shared = model.config.embedding == "shared"
-        self.loss = model.config.loss
         self.dense_unique_limit = 8 * (store.n_sample + 256)
 
     def _unique(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -200,39 +207,98 @@ class _StepFunction:
         position = torch.cumsum(present, 0) - 1
         return torch.nonzero(present).squeeze(1), position.index_select(0, index)
 
+    @torch.no_grad()
     def __call__(self, x: torch.Tensor, y: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        model, B = self.model, x.shape[0]
+        model, cfg, B = self.model, self.model.config, x.shape[0]
         candidates = torch.cat([y, self.store.next()])
-        # Each distinct touched row is gathered once, as a leaf the optimiser then updates by row.
+        # Each distinct touched row is gathered once; the optimiser then updates those rows only.
         if self.shared:
             rows, inverse = self._unique(torch.cat([x, candidates]))
-            out_rows = model.item_out.detach().index_select(0, rows).requires_grad_()
-            inp = out_rows.index_select(0, inverse[:B])
-            cand_index = inverse[B:]
+            in_index, cand_index = inverse[:B], inverse[B:]
         else:
             rows, cand_index = self._unique(candidates)
-            in_rows_idx, in_inverse = self._unique(x)
-            out_rows = model.item_out.detach().index_select(0, rows).requires_grad_()
-            in_rows = model.item_in.detach().index_select(0, in_rows_idx).requires_grad_()
-            inp = in_rows.index_select(0, in_inverse)
-        bias_rows = model.item_bias.detach().index_select(0, rows).requires_grad_()
+            in_rows_idx, in_index = self._unique(x)
+        out_rows = model.item_out.index_select(0, rows)
+        bias_rows = model.item_bias.index_select(0, rows)
+        inp = (out_rows if self.shared else model.item_in.index_select(0, in_rows_idx)).index_select(0, in_index)
         positives = cand_index[:B]
         batch_counts = torch.bincount(positives, minlength=rows.shape[0]).to(out_rows.dtype)
         sample_counts = torch.bincount(cand_index[B:], minlength=rows.shape[0]).to(out_rows.dtype)
-        out, new_state = model.step(inp, state)
-        scores = model.final_activation(torch.addmm(bias_rows, out, out_rows.T))
-        log_pop = self.store.log_popularity.index_select(0, rows) if self.loss == "cross-entropy" else None
-        loss = _loss(model, scores, positives, batch_counts, sample_counts, log_pop, self.store.alpha)
-        self.opt.zero_grad()
-        # Summed over the rows and divided by the mini-batch size (also when fewer slots are active):
-        # GRU4Rec's gradient scale, which sets how much Adagrad's eps weighs.
-        (loss * (B / self.batch_size)).backward()
+
+        # Forward, keeping what the backward needs.
+        embed_mask = dropout_mask(inp, cfg.dropout_embed) if model.embed_dropout else None
+        layer_in = inp * embed_mask if embed_mask is not None else inp
+        layers = []
+        new_states = []
+        for layer, cell in enumerate(model.cells):
+            one_hot = layer == 0 and cfg.embedding == "none"  # the input rows are the input projection
+            gi = layer_in + cell.bias_ih if one_hot else torch.addmm(cell.bias_ih, layer_in, cell.weight_ih.T)
+            h, cache = gru_cell_forward(gi, state[layer], cell.weight_hh, cell.bias_hh)
+            mask = dropout_mask(h, cfg.dropout_hidden) if model.hidden_dropout else None
+            layers.append((layer_in, cache, mask, one_hot))
+            new_states.append(h)
+            layer_in = h * mask if mask is not None else h
+        out = layer_in
+        linear = torch.addmm(bias_rows, out, out_rows.T)
+        scores = model.final_activation(linear)
+        log_pop = self.store.log_popularity.index_select(0, rows) if cfg.loss == "cross-entropy" else None
+        loss, d_scores = _loss_and_grad(model, scores, positives, batch_counts, sample_counts, log_pop, self.store.alpha)
+
+        # Backward. Summed over the rows and divided by the mini-batch size (also when fewer slots
+        # are active): GRU4Rec's gradient scale, which sets how much Adagrad's eps weighs.
+        d_scores.mul_(B / self.batch_size)
+        if scores is not linear:  # ELU, differentiated through its output
+            d_scores = torch.ops.aten.elu_backward(d_scores, cfg.elu_param, 1, 1, True, scores)
+        d_out_rows = d_scores.T @ out
+        d_bias_rows = d_scores.sum(dim=0)
+        grad = d_scores @ out_rows
+        for cell, (layer_in, cache, mask, one_hot) in zip(reversed(model.cells), reversed(layers)):
+            if mask is not None:
+                grad = grad * mask
+            d_gi, d_gh = gru_cell_backward(grad, cache)
+            cell.weight_hh.grad = d_gh.T @ cache.h
+            cell.bias_hh.grad = d_gh.sum(dim=0)
+            cell.bias_ih.grad = d_gi.sum(dim=0)
+            if one_hot:
+                grad = d_gi
+            else:
+                cell.weight_ih.grad = d_gi.T @ layer_in
+                grad = d_gi @ cell.weight_ih
+        if embed_mask is not None:
+            grad = grad * embed_mask
         self.opt.step_dense()
-        self.opt.step_rows(model.item_out, rows, out_rows.grad)
-        self.opt.step_rows(model.item_bias, rows, bias_rows.grad)
-        if not self.shared:
-            self.opt.step_rows(model.item_in, in_rows_idx, in_rows.grad)
-        return loss.detach(), new_state.detach()
+        if self.shared:
+            d_out_rows.index_add_(0, in_index, grad)
+        else:
+            d_in_rows = torch.zeros(in_rows_idx.shape[0], grad.shape[1], dtype=grad.dtype, device=grad.device)
+            self.opt.step_rows(model.item_in, in_rows_idx, d_in_rows.index_add_(0, in_index, grad))
+        self.opt.step_rows(model.item_out, rows, d_out_rows)
+        self.opt.step_rows(model.item_bias, rows, d_bias_rows)
+        return loss, (new_states[0].unsqueeze(0) if len(new_states) == 1 else torch.stack(new_states))
+
+
+def _loss_and_grad(
+    model: SessionGRU,
+    scores: torch.Tensor,
+    positives: torch.Tensor,
+    batch_counts: torch.Tensor,
+    sample_counts: torch.Tensor,
+    log_popularity: torch.Tensor | None,
+    sample_alpha: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The configured loss and its gradient with respect to ``scores`` (written out for
+    cross-entropy and BPR-max; through autograd on the score matrix alone for TOP1-max)."""
+    cfg = model.config
+    if cfg.loss == "cross-entropy":
+        return cross_entropy_logq_grad(scores, positives, batch_counts, sample_counts, log_popularity, cfg.logq,
+                                       sample_alpha)
+    if cfg.loss == "bpr-max":
+        return bpr_max_grad(scores, positives, batch_counts + sample_counts, cfg.bpreg)
+    with torch.enable_grad():
+        leaf = scores.detach().requires_grad_()
+        loss = top1_max(leaf, positives, batch_counts + sample_counts)
+        loss.backward()
+    return loss.detach(), leaf.grad
 
 
 class _WholeCatalogueStep:

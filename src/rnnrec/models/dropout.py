@@ -22,8 +22,12 @@ class Dropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
-        mask = torch.rand(x.shape, dtype=x.dtype, device=x.device).ge_(self.p).mul_(1.0 / (1.0 - self.p))
-        return x * mask
+        return x * dropout_mask(x, self.p)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+def dropout_mask(x: torch.Tensor, p: float) -> torch.Tensor:
+    """A mask shaped like ``x``: 0 with probability ``p``, else 1 / (1 - p)."""
+    return torch.rand(x.shape, dtype=x.dtype, device=x.device).ge_(p).mul_(1.0 / (1.0 - p))

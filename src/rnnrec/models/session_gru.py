@@ -21,6 +21,8 @@ import torch
 from torch import nn
 
 from rnnrec.errors import ConfigError, require_at_least, require_fraction
+from rnnrec.models.dropout import dropout_mask
+from rnnrec.models.gru_cell import gru_cell_forward
 
 LOSSES = ("cross-entropy", "bpr-max", "top1-max")
 EMBEDDINGS = ("none", "separate", "shared")
@@ -139,18 +141,27 @@ class SessionGRU(nn.Module):
         """
         cfg = self.config
         x = rows
-        if cfg.embedding != "none" and cfg.dropout_embed and self.training:
-            x = nn.functional.dropout(x, cfg.dropout_embed, True)
+        if self.embed_dropout:
+            x = x * dropout_mask(x, cfg.dropout_embed)
         new_states = []
         for layer, cell in enumerate(self.cells):
             h = state[layer]
             if layer == 0 and cfg.embedding == "none":
-                h = _gru_from_input_gates(x + cell.bias_ih, h, cell.weight_hh, cell.bias_hh)
+                h = gru_cell_forward(x + cell.bias_ih, h, cell.weight_hh, cell.bias_hh)[0]
             else:
                 h = torch.gru_cell(x, h, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
             new_states.append(h)
-            x = nn.functional.dropout(h, cfg.dropout_hidden, True) if cfg.dropout_hidden and self.training else h
+            x = h * dropout_mask(h, cfg.dropout_hidden) if self.hidden_dropout else h
         return x, (new_states[0].unsqueeze(0) if len(new_states) == 1 else torch.stack(new_states))
+
+    @property
+    def embed_dropout(self) -> bool:
+        """Whether a training step drops input rows (one-hot inputs are never dropped)."""
+        return self.training and self.config.embedding != "none" and self.config.dropout_embed > 0
+
+    @property
+    def hidden_dropout(self) -> bool:
+        return self.training and self.config.dropout_hidden > 0
 
     def final_activation(self, scores: torch.Tensor) -> torch.Tensor:
         """ELU for BPR-max / TOP1-max when ``elu_param`` > 0; identity otherwise (softmax is in the loss)."""
@@ -177,13 +188,3 @@ class SessionGRU(nn.Module):
         scores[:, 0] = float("-inf")
         return scores
 
-
-def _gru_from_input_gates(gi: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
-    """A GRU update whose input projection (B, 3H) is already computed (the one-hot input case)."""
-    gh = torch.addmm(b_hh, h, w_hh.T)
-    i_r, i_z, i_n = gi.chunk(3, dim=1)
-    h_r, h_z, h_n = gh.chunk(3, dim=1)
-    r = torch.sigmoid(i_r + h_r)
-    z = torch.sigmoid(i_z + h_z)
-    n = torch.tanh(i_n + r * h_n)
-    return n + z * (h - n)

@@ -1,0 +1,55 @@
+"""One GRU step with its backward written out, for the session trainer's step.
+
+The session recipe back-propagates through one step only (the state arrives detached), so the
+whole gradient of a step is a few fused products over (B, 3H) tensors. Writing them out skips
+autograd's graph and bookkeeping, which cost as much as the arithmetic at these sizes. The
+tests check it against autograd through ``torch.gru_cell``.
+
+Gate layout as in ``torch.nn.GRUCell``: reset, update, new (r, z, n), each H wide.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+
+class GRUCache(NamedTuple):
+    """What the backward needs from the forward."""
+
+    h: torch.Tensor  # the state before the step
+    rz: torch.Tensor  # the reset and update gates, side by side (B, 2H)
+    n: torch.Tensor  # the candidate state
+    gh_n: torch.Tensor  # the recurrent projection of the new gate (before the reset gate)
+
+
+def gru_cell_forward(
+    gi: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor
+) -> tuple[torch.Tensor, GRUCache]:
+    """The new state from the input projection ``gi`` (B, 3H, input bias included) and ``h`` (B, H)."""
+    H = h.shape[1]
+    gh = torch.addmm(b_hh, h, w_hh.T)
+    rz = (gi[:, : 2 * H] + gh[:, : 2 * H]).sigmoid_()
+    gh_n = gh[:, 2 * H :]
+    n = torch.addcmul(gi[:, 2 * H :], rz[:, :H], gh_n).tanh_()
+    return torch.lerp(n, h, rz[:, H:]), GRUCache(h, rz, n, gh_n)
+
+
+def gru_cell_backward(grad: torch.Tensor, cache: GRUCache) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients of the input projection ``gi`` and of the recurrent one ``gh`` (each B, 3H), given
+    the gradient of the new state. The weights' gradients are then ``d_gi.T @ input``,
+    ``d_gh.T @ h`` and the column sums."""
+    h, rz, n, gh_n = cache
+    H = h.shape[1]
+    r, z = rz[:, :H], rz[:, H:]
+    d_gi = torch.empty(h.shape[0], 3 * H, dtype=h.dtype, device=h.device)
+    d_n = d_gi[:, 2 * H :]
+    torch.mul(grad, 1.0 - z, out=d_n).mul_(1.0 - n * n)  # through h' = (1 - z)·n + z·h, then tanh
+    d_rz = d_gi[:, : 2 * H]
+    torch.mul(d_n, gh_n, out=d_rz[:, :H])  # reset gate: n = tanh(gi_n + r·gh_n)
+    torch.mul(grad, h - n, out=d_rz[:, H:])  # update gate
+    d_rz.mul_(rz * (1.0 - rz))  # through the sigmoids
+    d_gh = d_gi.clone()
+    d_gh[:, 2 * H :].mul_(r)
+    return d_gi, d_gh

@@ -2,12 +2,13 @@
 path (one recurrent step per event) against the stateless one (the last 200 events re-read per
 request).
 
-    .venv/bin/python benchmarks/serving_benchmark.py --items 25000 100000 --index exact hnsw \\
+    .venv/bin/python benchmarks/serving_benchmark.py --model session_gru --items 25000 100000 --index exact hnsw \\
         --clients 1 32 --seconds 8 --rounds 3 --out benchmarks/results/serving
 
-Models: the default GRU (``model.name = gru4rec``, embedding 64, hidden 128) with
-``objective.max_len = 200`` so the stateless route reads 200 events, trained for one epoch
-(sampled softmax) on a *generated* log whose catalogue has exactly ``--items`` items: latency
+Models (``--model``): the default model (``session_gru``: hidden 224, reads the last
+``train.max_session_len`` = 200 events) or the window-trained GRU (``gru4rec``: embedding 64, hidden
+128, with ``objective.max_len = 200``), so the stateless route reads 200 events either way. Each is
+trained for one epoch on a *generated* log whose catalogue has exactly ``--items`` items: latency
 depends on the catalogue size and the model's shape, not on what the weights learned, and no
 shared dataset has 25k or 100k items. Each benchmark user first gets 200 events (one batch POST);
 the clock starts once every client's history is in.
@@ -67,14 +68,16 @@ def generated_log(n_items: int, n_users: int, seed: int = 0) -> pl.DataFrame:
                          "timestamp": 1.6e9 + np.arange(n_events, dtype=np.float64)})
 
 
-def train(n_items: int, folder: Path) -> Path:
+MODEL_SETTINGS = {
+    "session_gru": ["model.name=session_gru", "train.max_session_len=200"],
+    "gru4rec": ["model.name=gru4rec", "objective.loss=sampled_ce", "objective.n_negatives=256", "objective.max_len=200"],
+}
+
+
+def train(n_items: int, folder: Path, model: str) -> Path:
     if (folder / "config.json").is_file():
         return folder
-    config = RecommenderConfig().with_overrides([
-        "model.name=gru4rec", "objective.loss=sampled_ce", "objective.n_negatives=256", "objective.max_len=200",
-        "train.epochs=1",
-        "progress=false", "device=cpu",
-    ])
+    config = RecommenderConfig().with_overrides(MODEL_SETTINGS[model] + ["train.epochs=1", "progress=false", "device=cpu"])
     ds = SequenceDataset.from_interactions(generated_log(n_items, 1000))
     return SequentialRecommender(config).fit(ds).save(folder)
 
@@ -247,6 +250,8 @@ def median_of_rounds(rounds: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="session_gru", choices=list(MODEL_SETTINGS),
+                    help="the default model (session_gru) or the window-trained GRU (gru4rec)")
     ap.add_argument("--items", nargs="+", type=int, default=[25_000, 100_000])
     ap.add_argument("--clients", nargs="+", type=int, default=[1, 32])
     ap.add_argument("--seconds", type=float, default=20.0)
@@ -262,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     runs = []
     for n_items in args.items:
-        model = train(n_items, out / f"model-{n_items}")
+        model = train(n_items, out / f"model-{args.model}-{n_items}", args.model)
         for index in args.index:
             state = out / f"state-{n_items}.db"
             for suffix in ("", "-wal", "-shm"):
@@ -273,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                 for round_ in range(args.rounds):
                     for clients in args.clients:
                         for mix in args.mixes:
-                            r = {"items": n_items, "index": index, "index_recall@20": health["index_recall@20"],
+                            r = {"model": args.model, "items": n_items, "index": index, "index_recall@20": health["index_recall@20"],
                                  "index_search_width": health["index_search_width"], "round": round_,
                                  **load(server, mix, clients, args.seconds, n_items, tag=f"-r{round_}")}
                             runs.append(r)
@@ -311,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 report.append(f"| {n_items:,} | {index} | {clients} | {ratio('stateful', 'get_')} | {ratio('stateful')} | "
                               f"{ratio('combined')} |")
-    text = (f"# Serving benchmark\n\nMachine: {json.dumps(measure.machine_basics(REPO))}\n\n"
+    text = (f"# Serving benchmark\n\nModel: `{args.model}`. Machine: {json.dumps(measure.machine_basics(REPO))}\n\n"
             f"Medians over {args.rounds} round(s) of {args.seconds:g} s per cell, rounds interleaved.\n\n"
             + "\n".join(report) + "\n")
     (out / "results.json").write_text(json.dumps({"cells": rows, "runs": runs}, indent=2))

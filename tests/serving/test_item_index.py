@@ -85,7 +85,7 @@ def test_top_k_rows_equals_torch_topk(rows, width, k):
 @pytest.mark.parametrize("batch", [1, 2, 5, 33])
 def test_packed_linear_is_the_plain_product(batch):
     """The item scores through the packed weights equal ``F.linear`` to float32 rounding, for one
-    query (the plain path) and batches below, near and above the layout's batch hint; and the
+    query and batches below, near and above the layout's batch hint; and the
     exact index returns the same top-20 as scoring everything with ``F.linear``. Data: generated."""
     from rnnrec.serving.item_index import packed_linear
 

@@ -83,17 +83,30 @@ def cross_entropy_logq(
     columns gives one logit per distinct item, s + log(a·pop^-logq + b·pop^(-logq·alpha)),
     which is exactly that softmax at a fraction of the cost.
     """
+    log_weights, repeats = _column_log_weights(positives, batch_counts, sample_counts, log_popularity, logq, sample_alpha)
+    return nn.functional.cross_entropy(scores + log_weights, positives) + repeats
+
+
+def _column_log_weights(
+    positives: torch.Tensor,
+    batch_counts: torch.Tensor,
+    sample_counts: torch.Tensor,
+    log_popularity: torch.Tensor | None,
+    logq: float,
+    sample_alpha: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What ``cross_entropy_logq`` adds to the scores (U,), and the constant that turns the
+    distinct-item loss into the loss of the list with repeats."""
     if logq and log_popularity is not None:
         log_weights = torch.logaddexp(batch_counts.log() - logq * log_popularity,
                                       sample_counts.log() - logq * sample_alpha * log_popularity)
         own = -logq * log_popularity[positives]  # the positive's own column is an in-batch one
     else:
         log_weights = (batch_counts + sample_counts).log()
-        own = torch.zeros_like(positives, dtype=scores.dtype)
+        own = torch.zeros_like(positives, dtype=log_weights.dtype)
     # The item-level logit of the positive also holds its repeats; adding the difference back
     # gives the loss of the list with repeats exactly (a constant: the gradient is unchanged).
-    loss = nn.functional.cross_entropy(scores + log_weights, positives)
-    return loss + (log_weights[positives] - own).mean()
+    return log_weights, (log_weights[positives] - own).mean()
 
 
 def _negative_weights(
@@ -152,17 +165,11 @@ def cross_entropy_logq_grad(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``cross_entropy_logq`` and its gradient with respect to ``scores``."""
     B = scores.shape[0]
-    if logq and log_popularity is not None:
-        log_weights = torch.logaddexp(batch_counts.log() - logq * log_popularity,
-                                      sample_counts.log() - logq * sample_alpha * log_popularity)
-        own = -logq * log_popularity[positives]
-    else:
-        log_weights = (batch_counts + sample_counts).log()
-        own = torch.zeros_like(positives, dtype=scores.dtype)
+    log_weights, repeats = _column_log_weights(positives, batch_counts, sample_counts, log_popularity, logq, sample_alpha)
     logits = scores + log_weights
     log_norm = torch.logsumexp(logits, dim=1)
     rows = torch.arange(B, device=scores.device)
-    loss = (log_norm - logits[rows, positives]).mean() + (log_weights[positives] - own).mean()
+    loss = (log_norm - logits[rows, positives]).mean() + repeats
     grad = logits.sub_(log_norm.unsqueeze(1)).exp_()  # softmax, in place of the logits
     grad[rows, positives] -= 1.0
     return loss, grad.div_(B)

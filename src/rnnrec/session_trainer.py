@@ -23,12 +23,19 @@ from rnnrec.data.sequences import Sequences
 from rnnrec.data.sessions import SessionSchedule, cut_long_sequences, order_by_start, session_parallel_schedule
 from rnnrec.device import denormals_flushed, resolve_device
 from rnnrec.errors import ConfigError, TrainingError, require_at_least
+from rnnrec.models.dropout import dropout_mask
+from rnnrec.models.gru_cell import gru_cell_backward, gru_cell_forward
 from rnnrec.models.session_gru import SessionGRU
 from rnnrec.models.session_recipe_gru import SessionRecipeGRU
 from rnnrec.optim import OPTIMIZERS, RowSparseOptimizer
-from rnnrec.models.dropout import dropout_mask
-from rnnrec.models.gru_cell import gru_cell_backward, gru_cell_forward
-from rnnrec.session_losses import SampleStore, bpr_max, bpr_max_grad, cross_entropy_logq, cross_entropy_logq_grad, top1_max
+from rnnrec.session_losses import (
+    SampleStore,
+    bpr_max,
+    bpr_max_grad,
+    cross_entropy_logq,
+    cross_entropy_logq_grad,
+    top1_max,
+)
 from rnnrec.trainer import EarlyStopping, TrainResult
 
 log = logging.getLogger("rnnrec")
@@ -187,9 +194,9 @@ class _StepFunction:
     """One optimiser step for one column of events; item tables are read and written by row.
 
     The gradient is written out (:func:`_loss_and_grad`, :mod:`rnnrec.models.gru_cell`): the step
-    back-propagates through one GRU step and one score matrix only, and doing that by hand runs a
-    step of the default model 2x as fast as recording it for autograd. ``_WholeCatalogueStep``
-    (autograd) is the reference the tests hold it to.
+    back-propagates through one GRU step and one score matrix only, and doing that by hand instead
+    of recording it for autograd trains the default model on ml-100k at 1.4–1.6× the events per
+    second (2 cores). ``_WholeCatalogueStep`` (autograd) is the reference the tests hold it to.
     """
 
     def __init__(self, model: SessionGRU, store: SampleStore, opt: RowSparseOptimizer, batch_size: int) -> None:
@@ -296,7 +303,7 @@ def _loss_and_grad(
         return bpr_max_grad(scores, positives, batch_counts + sample_counts, cfg.bpreg)
     with torch.enable_grad():
         leaf = scores.detach().requires_grad_()
-        loss = top1_max(leaf, positives, batch_counts + sample_counts)
+        loss = _loss(model, leaf, positives, batch_counts, sample_counts, log_popularity, sample_alpha)
         loss.backward()
     return loss.detach(), leaf.grad
 

@@ -23,9 +23,8 @@ from rnnrec.data.sequences import Sequences
 from rnnrec.data.sessions import SessionSchedule, cut_long_sequences, order_by_start, session_parallel_schedule
 from rnnrec.device import denormals_flushed, resolve_device
 from rnnrec.errors import ConfigError, TrainingError, require_at_least
-from rnnrec.models.dropout import dropout_mask
-from rnnrec.models.gru_cell import gru_cell_backward, gru_cell_forward
-from rnnrec.models.session_gru import SessionGRU
+from rnnrec.models.gru_cell import gru_cell_backward
+from rnnrec.models.session_gru import SessionGRU, StepTrace
 from rnnrec.models.session_recipe_gru import SessionRecipeGRU
 from rnnrec.optim import OPTIMIZERS, RowSparseOptimizer
 from rnnrec.session_losses import (
@@ -232,20 +231,8 @@ class _StepFunction:
         batch_counts = torch.bincount(positives, minlength=rows.shape[0]).to(out_rows.dtype)
         sample_counts = torch.bincount(cand_index[B:], minlength=rows.shape[0]).to(out_rows.dtype)
 
-        # Forward, keeping what the backward needs.
-        embed_mask = dropout_mask(inp, cfg.dropout_embed) if model.embed_dropout else None
-        layer_in = inp * embed_mask if embed_mask is not None else inp
-        layers = []
-        new_states = []
-        for layer, cell in enumerate(model.cells):
-            one_hot = layer == 0 and cfg.embedding == "none"  # the input rows are the input projection
-            gi = layer_in + cell.bias_ih if one_hot else torch.addmm(cell.bias_ih, layer_in, cell.weight_ih.T)
-            h, cache = gru_cell_forward(gi, state[layer], cell.weight_hh, cell.bias_hh)
-            mask = dropout_mask(h, cfg.dropout_hidden) if model.hidden_dropout else None
-            layers.append((layer_in, cache, mask, one_hot))
-            new_states.append(h)
-            layer_in = h * mask if mask is not None else h
-        out = layer_in
+        trace = StepTrace()  # forward, keeping what the backward needs
+        out, new_state = model.step(inp, state, trace)
         linear = torch.addmm(bias_rows, out, out_rows.T)
         scores = model.final_activation(linear)
         log_pop = self.store.log_popularity.index_select(0, rows) if cfg.loss == "cross-entropy" else None
@@ -259,20 +246,20 @@ class _StepFunction:
         d_out_rows = d_scores.T @ out
         d_bias_rows = d_scores.sum(dim=0)
         grad = d_scores @ out_rows
-        for cell, (layer_in, cache, mask, one_hot) in zip(reversed(model.cells), reversed(layers)):
-            if mask is not None:
-                grad = grad * mask
-            d_gi, d_gh = gru_cell_backward(grad, cache)
-            cell.weight_hh.grad = d_gh.T @ cache.h
+        for cell, layer in zip(reversed(model.cells), reversed(trace.layers)):
+            if layer.dropout_mask is not None:
+                grad = grad * layer.dropout_mask
+            d_gi, d_gh = gru_cell_backward(grad, layer.cache)
+            cell.weight_hh.grad = d_gh.T @ layer.cache.h
             cell.bias_hh.grad = d_gh.sum(dim=0)
             cell.bias_ih.grad = d_gi.sum(dim=0)
-            if one_hot:
+            if layer.one_hot:
                 grad = d_gi
             else:
-                cell.weight_ih.grad = d_gi.T @ layer_in
+                cell.weight_ih.grad = d_gi.T @ layer.input
                 grad = d_gi @ cell.weight_ih
-        if embed_mask is not None:
-            grad = grad * embed_mask
+        if trace.embed_mask is not None:
+            grad = grad * trace.embed_mask
         self.opt.step_dense()
         if self.shared:
             d_out_rows.index_add_(0, in_index, grad)
@@ -281,7 +268,7 @@ class _StepFunction:
             self.opt.step_rows(model.item_in, in_rows_idx, d_in_rows.index_add_(0, in_index, grad))
         self.opt.step_rows(model.item_out, rows, d_out_rows)
         self.opt.step_rows(model.item_bias, rows, d_bias_rows)
-        return loss, (new_states[0].unsqueeze(0) if len(new_states) == 1 else torch.stack(new_states))
+        return loss, new_state
 
 
 def _loss_and_grad(

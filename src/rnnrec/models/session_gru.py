@@ -15,14 +15,15 @@ every one of these activations preserves in order.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from rnnrec.errors import ConfigError, require_at_least, require_fraction
 from rnnrec.models.dropout import dropout_mask
-from rnnrec.models.gru_cell import gru_cell_forward
+from rnnrec.models.gru_cell import GRUCache, gru_cell_forward
 
 LOSSES = ("cross-entropy", "bpr-max", "top1-max")
 EMBEDDINGS = ("none", "separate", "shared")
@@ -66,6 +67,23 @@ class SessionGRUConfig:
         if self.embedding == "separate":
             return self.embedding_dim or self.hidden
         return self.hidden
+
+
+class LayerTrace(NamedTuple):
+    """One layer of a traced step: its input, its cell's cache, its output's dropout mask."""
+
+    input: torch.Tensor
+    cache: GRUCache
+    dropout_mask: torch.Tensor | None
+    one_hot: bool  # the input rows were the input projection (no input weights)
+
+
+@dataclass
+class StepTrace:
+    """What :meth:`SessionGRU.step` keeps for a backward written out by hand."""
+
+    embed_mask: torch.Tensor | None = None
+    layers: list[LayerTrace] = field(default_factory=list)
 
 
 def _glorot_(t: torch.Tensor, fan_in: int, fan_out: int) -> None:
@@ -134,24 +152,35 @@ class SessionGRU(nn.Module):
         source = self.item_out if self.config.embedding == "shared" else self.item_in
         return source[items]
 
-    def step(self, rows: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(
+        self, rows: torch.Tensor, state: torch.Tensor, trace: "StepTrace | None" = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One event per row: ``rows`` are the first-layer input rows, ``state`` (L, B, H).
 
         Returns the top layer's output (B, H), dropout applied in training, and the new state.
+        With ``trace``, every layer keeps in it what the training step's written-out backward
+        needs (one-hot input or not, its cell runs as :func:`gru_cell_forward`).
         """
         cfg = self.config
         x = rows
         if self.embed_dropout:
-            x = x * dropout_mask(x, cfg.dropout_embed)
+            mask = dropout_mask(x, cfg.dropout_embed)
+            x = x * mask
+            if trace is not None:
+                trace.embed_mask = mask
         new_states = []
         for layer, cell in enumerate(self.cells):
-            h = state[layer]
-            if layer == 0 and cfg.embedding == "none":
-                h = gru_cell_forward(x + cell.bias_ih, h, cell.weight_hh, cell.bias_hh)[0]
-            else:
-                h = torch.gru_cell(x, h, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+            one_hot = layer == 0 and cfg.embedding == "none"  # the input rows are the input projection
+            if one_hot or trace is not None:
+                gi = x + cell.bias_ih if one_hot else torch.addmm(cell.bias_ih, x, cell.weight_ih.T)
+                h, cache = gru_cell_forward(gi, state[layer], cell.weight_hh, cell.bias_hh)
+            else:  # torch's fused cell: faster for the one-event steps of serving
+                h = torch.gru_cell(x, state[layer], cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+            mask = dropout_mask(h, cfg.dropout_hidden) if self.hidden_dropout else None
+            if trace is not None:
+                trace.layers.append(LayerTrace(x, cache, mask, one_hot))
             new_states.append(h)
-            x = h * dropout_mask(h, cfg.dropout_hidden) if self.hidden_dropout else h
+            x = h * mask if mask is not None else h
         return x, (new_states[0].unsqueeze(0) if len(new_states) == 1 else torch.stack(new_states))
 
     @property

@@ -279,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
                     for clients in args.clients:
                         for mix in args.mixes:
                             r = {"model": args.model, "items": n_items, "index": index, "index_recall@20": health["index_recall@20"],
-                                 "index_search_width": health["index_search_width"], "round": round_,
+                                 "index_search_width": health["index_search_width"],
+                                 "index_bfloat16_screen": health.get("index_bfloat16_screen", False), "round": round_,
                                  **load(server, mix, clients, args.seconds, n_items, tag=f"-r{round_}")}
                             runs.append(r)
                             print(json.dumps(r), flush=True)
@@ -292,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         index = r["index"] if r["index"] == "exact" else \
             f"{r['index']} ({r['index_recall@20']:.3f}, {r['index_search_width']})"
+        index += " (bfloat16 screen)" if r.get("index_bfloat16_screen") else ""
         mix = r["mix"] if r["mix"] != "stateful" else \
             f"stateful (event {r['event_p50_ms']:.1f} / {r['event_p99_ms']:.1f}, GET {r['get_p50_ms']:.1f} / {r['get_p99_ms']:.1f})"
         report.append(f"| {r['items']:,} | {index} | {r['clients']} | {mix} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "

@@ -98,3 +98,89 @@ def test_packed_linear_is_the_plain_product(batch):
     scores, ids = ExactIndex(weights, bias).search(queries.numpy(), 20, [np.empty(0, np.int64)] * batch)
     assert np.array_equal(ids, torch.topk(expected, 20, dim=1).indices.numpy())
     np.testing.assert_allclose(scores, torch.topk(expected, 20, dim=1).values.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_score_blocks_known_answer():
+    """Blocks of 4 columns over 10 (two whole blocks and a tail of 2): the best k, and every finite
+    score at least each row's floor, rows in order. Hand-made scores."""
+    from rnnrec.serving.item_index import ScoreBlocks
+
+    inf = float("inf")
+    scores = torch.tensor([[0.0, 5.0, 1.0, 2.0, 3.0, 0.5, 4.0, 9.0, 6.0, -inf],
+                           [7.0, -inf, -inf, -inf, 1.0, 2.0, 3.0, 0.0, 8.0, 2.5]])
+    blocks = ScoreBlocks(scores, block=4)
+    assert blocks.maxima.tolist() == [[5.0, 9.0], [7.0, 3.0]]
+    values, ids = blocks.top_k(2)
+    assert values.tolist() == [[9.0, 6.0], [8.0, 7.0]] and ids.tolist() == [[7, 8], [8, 0]]
+    rows, cols = blocks.at_least(torch.tensor([4.5, -inf]))
+    # row 0: both blocks reach 4.5 (maxima 5 and 9): 5 (col 1) and 9 (col 7), not 4 (col 6); tail: 6 (col 8)
+    # row 1: a floor of -inf takes every finite score, never an excluded one
+    assert rows.tolist() == [0, 0, 0] + [1] * 7
+    assert cols.tolist() == [1, 7, 8] + [0, 4, 5, 6, 7, 8, 9]
+
+
+def _bfloat16_screen_or_skip(weights, bias):
+    from rnnrec.serving.item_index import Bfloat16Screen
+
+    screen = Bfloat16Screen.build(weights, bias)
+    if screen is None:
+        pytest.skip("this torch build has no oneDNN bfloat16 product")
+    return screen
+
+
+def test_bfloat16_scores_stay_within_the_margin():
+    """The error bound the screen relies on holds for every item and query, on item vectors of very
+    different lengths and a large bias. Data: generated."""
+    g = torch.Generator().manual_seed(0)
+    weights = torch.randn(4001, 96, generator=g) * torch.logspace(-3, 1, 4001)[:, None]
+    bias = torch.randn(4001, generator=g) * 5
+    screen = _bfloat16_screen_or_skip(weights, bias)
+    queries = torch.randn(64, 96, generator=g) * torch.logspace(-2, 2, 64)[:, None]
+    error = (screen.approximate(queries) - torch.nn.functional.linear(queries, weights, bias)).abs()
+    assert (error <= screen.margin(queries)[:, None]).all()
+    assert (error.amax(dim=1) > 0).all()  # the bfloat16 scores really are rounded
+
+
+@pytest.mark.parametrize("batch", [1, 7, 32])
+def test_bfloat16_screen_returns_the_float32_top_k(batch):
+    """Search through the screen returns the items and scores of the float32 search, on groups of
+    10 items whose lengths differ by 3e-4 (bfloat16 resolves 4e-3, so it cannot order them; float32
+    can), with excluded items, a row with fewer than k items left, and a catalogue that is not a
+    whole number of blocks. Where two items score the same to float32 rounding, either order is the
+    float32 top-k. Data: generated."""
+    g = torch.Generator().manual_seed(batch)
+    centres = torch.randn(300, 48, generator=g)
+    steps = 1 + 3e-4 * torch.arange(10, dtype=torch.float32).repeat(300)
+    weights = torch.cat([torch.zeros(1, 48), centres.repeat_interleave(10, dim=0) * steps[:, None]])  # row 0 = padding
+    bias = torch.cat([torch.tensor([50.0]), 1e-4 * (torch.arange(3000) % 7)])
+    queries = centres[torch.randint(0, 300, (batch,), generator=g)] + 0.1 * torch.randn(batch, 48, generator=g)
+    screened, plain = ExactIndex(weights, bias, screen=True), ExactIndex(weights, bias, screen=False)
+    if screened.screen is None:
+        pytest.skip("this torch build has no oneDNN bfloat16 product")
+    assert plain.screen is None
+    exclude = [torch.randint(1, 3001, (40,), generator=g).numpy() for _ in range(batch)]
+    exclude[-1] = np.arange(1, 2990)  # 11 items left for k = 20
+    want_scores, want_ids = plain.search(queries.numpy(), 20, exclude)
+    got_scores, got_ids = screened.search(queries.numpy(), 20, exclude)
+    assert np.array_equal(got_ids == -1, want_ids == -1) and (got_ids[-1, 11:] == -1).all()
+    np.testing.assert_allclose(got_scores, want_scores, rtol=1e-6, atol=1e-6)
+    reference = (queries.double() @ weights.double().T + bias.double()).numpy()
+    mismatch = got_ids != want_ids
+    tied = np.abs(np.take_along_axis(reference, got_ids, 1) - np.take_along_axis(reference, want_ids, 1)) < 1e-5
+    assert (tied[mismatch]).all() and mismatch.mean() < 0.01
+    assert all(len(set(row[row > 0])) == (row > 0).sum() and not set(row) & set(ex) for row, ex in zip(got_ids, exclude))
+    approximate = screened.screen.approximate(queries)
+    approximate[:, 0] = float("-inf")
+    for row, ex in enumerate(exclude):
+        approximate[row, torch.from_numpy(ex)] = float("-inf")
+    bfloat16_only = torch.topk(approximate, 11, dim=1).indices.numpy()
+    assert not np.array_equal(bfloat16_only, want_ids[:, :11])  # the bfloat16 scores alone rank them wrong
+
+
+def test_exact_index_screens_only_large_catalogues():
+    from rnnrec.serving.item_index import SCREEN_FROM, bfloat16_supported
+
+    weights, bias = torch.randn(1001, 8), torch.zeros(1001)
+    assert ExactIndex(weights, bias).screen is None  # 1,000 items: the float32 product is as fast
+    large = ExactIndex(torch.randn(SCREEN_FROM + 1, 8), torch.zeros(SCREEN_FROM + 1))
+    assert (large.screen is not None) == bfloat16_supported()

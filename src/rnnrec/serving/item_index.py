@@ -1,6 +1,11 @@
 """Top-k item search for the server: exact by default, an approximate (HNSW) index as an option
 for large catalogues.
 
+Exact search over a large catalogue reads every item vector per query, so it is bound by memory:
+where the CPU multiplies bfloat16 natively, :class:`Bfloat16Screen` scores the half-size bfloat16
+copy of the item vectors instead, and then scores in float32 only the few items that rounding could
+have moved into the top-k. The result is the float32 top-k, in about half the time.
+
 A model scores item ``i`` as ``q · w_i + b_i``; appending the bias to each item vector and a 1 to
 each query makes that one inner product, which faiss's HNSW graph searches in roughly logarithmic
 time instead of scoring every item. Approximate search can miss items, so building the index also
@@ -21,33 +26,58 @@ from rnnrec.errors import ConfigError
 
 INDEX_KINDS = ("exact", "hnsw", "auto")
 AUTO_THRESHOLD = 100_000  # items; "auto" uses HNSW from this catalogue size on
+SCREEN_FROM = 50_000  # items; exact search screens with bfloat16 scores from this catalogue size on (below, no faster)
 TARGET_RECALL = 0.95  # of the exact top-k, on sample queries: an HNSW index searches wide enough for it
 SEARCH_WIDTHS = (64, 128, 256, 512, 1024)  # HNSW efSearch values tried, narrowest first
 
 
 def top_k_rows(scores: torch.Tensor, k: int, block: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """``torch.topk(scores, k, dim=1)``, the same result (best first), 2.5–5× faster on large
-    batches (16 rows of 25k items: 0.50 → 0.20 ms on one thread).
-
-    Why it is exact: each row is cut into blocks of ``block`` columns. A block holding one of the
-    row's k best scores has a maximum at least the k-th best score, and no other block does, so
-    those blocks are among the k blocks with the highest maxima. Ranking k × ``block`` candidates
-    (plus the columns past the last whole block) then finds the same k items as ranking them all.
-    """
-    rows, width = scores.shape
-    n_blocks = width // block
-    if n_blocks <= 4 * k or rows * width < 100_000:  # too few blocks, or too little work, to gain anything
+    batches (16 rows of 25k items: 0.50 → 0.20 ms on one thread); see :class:`ScoreBlocks`."""
+    if scores.shape[1] // block <= 4 * k or scores.numel() < 100_000:  # too few blocks, or too little work, to gain anything
         return torch.topk(scores, k, dim=1)
-    whole = scores[:, : n_blocks * block].unflatten(1, (n_blocks, block))  # (B, blocks, block), a view
-    best_blocks = torch.topk(whole.amax(dim=2), k, dim=1).indices  # (B, k)
-    picked = whole.gather(1, best_blocks[:, :, None].expand(-1, -1, block)).flatten(1)  # (B, k·block)
-    columns = (best_blocks[:, :, None] * block + torch.arange(block)).flatten(1)
-    tail = scores[:, n_blocks * block:]
-    if tail.shape[1]:
-        picked = torch.cat([picked, tail], dim=1)
-        columns = torch.cat([columns, torch.arange(n_blocks * block, width).expand(rows, -1)], dim=1)
-    values, at = torch.topk(picked, k, dim=1)
-    return values, columns.gather(1, at)
+    return ScoreBlocks(scores, block).top_k(k)
+
+
+class ScoreBlocks:
+    """Each row of a (B, I) score matrix cut into blocks of ``block`` columns, with each block's
+    maximum: one pass over the scores, after which the best ones are found by reading only the few
+    blocks that can hold them. The columns past the last whole block are read in full."""
+
+    def __init__(self, scores: torch.Tensor, block: int = 64) -> None:
+        self.scores, self.block = scores.contiguous(), block
+        self.n_rows, self.width = scores.shape
+        self.n_whole = self.width // block * block
+        self.whole = self.scores[:, : self.n_whole].unflatten(1, (-1, block))  # (B, blocks, block), a view
+        self.maxima = self.whole.amax(dim=2)  # (B, blocks)
+        self.tail = torch.arange(self.n_whole, self.width)
+
+    def top_k(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``torch.topk(scores, k, dim=1)``. Why it is exact: a block holding one of the row's k best
+        scores has a maximum at least the k-th best score, and no other block does, so those blocks
+        are among the k blocks with the highest maxima. Ranking their k × ``block`` columns (plus the
+        tail) finds the same k items as ranking them all."""
+        if self.maxima.shape[1] < k:
+            return torch.topk(self.scores, k, dim=1)
+        best_blocks = torch.topk(self.maxima, k, dim=1).indices  # (B, k)
+        columns = (best_blocks[:, :, None] * self.block + torch.arange(self.block)).flatten(1)  # (B, k·block)
+        columns = torch.cat([columns, self.tail.expand(self.n_rows, -1)], dim=1)
+        values, at = torch.topk(self.scores.gather(1, columns), k, dim=1)
+        return values, columns.gather(1, at)
+
+    def at_least(self, floor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(row, column) of every finite score at least its row's ``floor`` (B,), ordered by row."""
+        hit_rows, hit_blocks = (self.maxima >= floor[:, None]).nonzero(as_tuple=True)
+        rows = torch.cat([hit_rows.repeat_interleave(self.block), torch.arange(self.n_rows).repeat_interleave(len(self.tail))])
+        cols = torch.cat([(hit_blocks[:, None] * self.block + torch.arange(self.block)).flatten(),
+                          self.tail.repeat(self.n_rows)])
+        values = self.scores.view(-1).index_select(0, rows * self.width + cols)
+        keep = ((values >= floor.index_select(0, rows)) & (values > float("-inf"))).nonzero()[:, 0]
+        rows, cols = rows.index_select(0, keep), cols.index_select(0, keep)
+        if len(self.tail):  # the tail columns came after every row's blocks
+            order = torch.argsort(rows, stable=True)
+            rows, cols = rows.index_select(0, order), cols.index_select(0, order)
+        return rows, cols
 
 
 def packed_linear(weights: torch.Tensor, bias: torch.Tensor, batch_hint: int = 32) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -83,27 +113,111 @@ def packed_linear(weights: torch.Tensor, bias: torch.Tensor, batch_hint: int = 3
     return plain
 
 
+def bfloat16_supported() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere oneDNN
+    emulates it, slower than the float32 product it would replace."""
+    native = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return torch.backends.mkldnn.is_available() and any(check is not None and check() for check in native)
+
+
+class Bfloat16Screen:
+    """Exact top-k from bfloat16 scores: every item is scored from a bfloat16 copy of the item
+    vectors, and the items that could be in the float32 top-k are scored again in float32.
+
+    Why it is exact: rounding the query and the item vector to bfloat16 (relative error 2^-8 each),
+    the product's output to bfloat16 (2^-8), and summing D terms in float32 move an item's score
+    ``q · w_i + b_i`` by at most ``margin = (3·2^-8 + 2·D·2^-24)·‖q‖·max‖w‖ + 2^-23·max|b|``
+    (:data:`ROUNDING`, with room to spare; plus 2^-100 for products too small for float32, which
+    the bfloat16 instructions flush to zero). At least k items score at least the k-th best bfloat16
+    score ``t`` in bfloat16, so at least ``t − margin`` in float32; an item of the float32 top-k
+    therefore scores at least ``t − 2·margin`` in bfloat16. Those candidates (a few dozen per query on
+    100k items) are the only ones scored in float32.
+    """
+
+    ROUNDING = 3.1 * 2.0**-8  # per unit of ‖q‖·‖w‖, before the summation term
+
+    def __init__(self, weights: torch.Tensor, bias: torch.Tensor, product: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.weights, self.bias = weights, bias  # float32 (I+1, D), (I+1,)
+        self._product = product
+        self._per_query_norm = (self.ROUNDING + 2 * weights.shape[1] * 2.0**-24) * float(weights.norm(dim=1).max())
+        self._bias_margin = 2.0**-23 * float(bias.abs().max()) + 2.0**-100
+
+    @classmethod
+    def build(cls, weights: torch.Tensor, bias: torch.Tensor, batch_hint: int = 32) -> "Bfloat16Screen | None":
+        """The screen, or None where this torch build has no oneDNN bfloat16 product."""
+        reorder = getattr(torch.ops.mkldnn, "_reorder_linear_weight", None)
+        pointwise = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+        if reorder is None or pointwise is None or not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return None
+        try:
+            packed = reorder(weights.bfloat16(), batch_hint)
+
+            def product(queries: torch.Tensor) -> torch.Tensor:
+                return pointwise(queries.bfloat16(), packed, None, "none", [], "").float()
+
+            screen = cls(weights, bias, product)
+            probe = torch.linspace(-1, 1, 3 * weights.shape[1]).reshape(3, -1)
+            if ((screen.approximate(probe) - torch.nn.functional.linear(probe, weights, bias)).abs()
+                    <= screen.margin(probe)[:, None]).all():
+                return screen
+        except RuntimeError:
+            pass
+        return None
+
+    def approximate(self, queries: torch.Tensor) -> torch.Tensor:
+        """(B, D) → (B, I+1) scores, each within :meth:`margin` of the float32 one."""
+        return self._product(queries).add_(self.bias)
+
+    def margin(self, queries: torch.Tensor) -> torch.Tensor:
+        """(B,): how far any approximate score of each query may be from its float32 score."""
+        return queries.norm(dim=1) * self._per_query_norm + self._bias_margin
+
+    def top_k(self, queries: torch.Tensor, approximate: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The float32 top-``k`` (best first) of each query, given its :meth:`approximate` scores
+        (excluded items set to -inf there): the same items and scores as ranking the float32 product."""
+        blocks = ScoreBlocks(approximate)
+        kth = blocks.top_k(k)[0][:, -1]
+        rows, cols = blocks.at_least(kth - 2 * self.margin(queries))
+        exact = (queries.index_select(0, rows) * self.weights.index_select(0, cols)).sum(1) + self.bias.index_select(0, cols)
+        counts = torch.bincount(rows, minlength=len(queries))
+        place = torch.arange(len(rows)) - (torch.cumsum(counts, 0) - counts)[rows]  # rows come sorted
+        width = max(k, int(counts.max()) if len(rows) else 0)
+        values = torch.full((len(queries), width), float("-inf"))
+        ids = torch.zeros((len(queries), width), dtype=torch.long)
+        values[rows, place], ids[rows, place] = exact, cols
+        values, at = torch.topk(values, k, dim=1)
+        return values, ids.gather(1, at)
+
+
 class ExactIndex:
     kind = "exact"
     recall = 1.0
 
-    def __init__(self, weights: torch.Tensor, bias: torch.Tensor) -> None:
+    def __init__(self, weights: torch.Tensor, bias: torch.Tensor, screen: bool | None = None) -> None:
+        """``screen``: rank through :class:`Bfloat16Screen` (same result); None: where the catalogue
+        has :data:`SCREEN_FROM` items or more and the CPU multiplies bfloat16 natively."""
         self.weights, self.bias = weights.float().contiguous(), bias.float().contiguous()  # (I+1, D), (I+1,); row 0 = padding
-        self._linear = packed_linear(self.weights, self.bias)
-
-    def scores(self, queries: torch.Tensor) -> torch.Tensor:
-        return self._linear(queries.float())  # one GEMM with the bias fused in
+        if screen is None:
+            screen = self.weights.shape[0] - 1 >= SCREEN_FROM and bfloat16_supported()
+        self.screen = Bfloat16Screen.build(self.weights, self.bias) if screen else None
+        # every item's score, the bias included: float32, or within the screen's margin of it
+        self._scores = self.screen.approximate if self.screen is not None else packed_linear(self.weights, self.bias)
 
     def search(self, queries: np.ndarray, k: int, exclude: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(B, D) queries → (B, k) scores and internal item IDs (best first; -1 where fewer)."""
-        scores = self.scores(torch.from_numpy(queries))
+        q = torch.from_numpy(queries).float()
+        scores = self._scores(q)
         scores[:, 0] = float("-inf")
         lengths = [len(items) for items in exclude]
         if sum(lengths):  # every row's excluded items in one scatter
             rows = np.repeat(np.arange(len(exclude)), lengths)
             cols = np.concatenate([np.asarray(items, dtype=np.int64) for items in exclude])
             scores[torch.from_numpy(rows), torch.from_numpy(cols)] = float("-inf")
-        values, ids = top_k_rows(scores, min(k, scores.shape[1] - 1))
+        k = min(k, scores.shape[1] - 1)
+        if self.screen is not None:
+            values, ids = self.screen.top_k(q, scores, k)
+        else:
+            values, ids = top_k_rows(scores, k)
         ids = ids.numpy().copy()
         ids[~np.isfinite(values.numpy())] = -1
         return values.numpy(), ids

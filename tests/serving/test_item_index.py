@@ -142,12 +142,16 @@ def test_bfloat16_scores_stay_within_the_margin():
 
 
 @pytest.mark.parametrize("batch", [1, 7, 32])
-def test_bfloat16_screen_returns_the_float32_top_k(batch):
+def test_bfloat16_screen_returns_the_float32_top_k(batch, monkeypatch):
     """Search through the screen returns the items and scores of the float32 search, on groups of
     10 items whose lengths differ by 3e-4 (bfloat16 resolves 4e-3, so it cannot order them; float32
     can), with excluded items, a row with fewer than k items left, and a catalogue that is not a
     whole number of blocks. Where two items score the same to float32 rounding, either order is the
-    float32 top-k. Data: generated."""
+    float32 top-k. Every batch here goes through the screen (the server's sends only small ones).
+    Data: generated."""
+    from rnnrec.serving import item_index
+
+    monkeypatch.setattr(item_index, "SCREEN_MAX_BATCH", 32)
     g = torch.Generator().manual_seed(batch)
     centres = torch.randn(300, 48, generator=g)
     steps = 1 + 3e-4 * torch.arange(10, dtype=torch.float32).repeat(300)

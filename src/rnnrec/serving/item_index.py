@@ -27,6 +27,7 @@ from rnnrec.errors import ConfigError
 INDEX_KINDS = ("exact", "hnsw", "auto")
 AUTO_THRESHOLD = 100_000  # items; "auto" uses HNSW from this catalogue size on
 SCREEN_FROM = 50_000  # items; exact search screens with bfloat16 scores from this catalogue size on (below, no faster)
+SCREEN_MAX_BATCH = 8  # queries; a larger batch makes the float32 product about as fast (16 or 32 × 100k items)
 TARGET_RECALL = 0.95  # of the exact top-k, on sample queries: an HNSW index searches wide enough for it
 SEARCH_WIDTHS = (64, 128, 256, 512, 1024)  # HNSW efSearch values tried, narrowest first
 
@@ -147,7 +148,8 @@ class Bfloat16Screen:
         """The screen, or None where this torch build has no oneDNN bfloat16 product."""
         reorder = getattr(torch.ops.mkldnn, "_reorder_linear_weight", None)
         pointwise = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
-        if reorder is None or pointwise is None or not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        has_bfloat16 = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+        if reorder is None or pointwise is None or has_bfloat16 is None or not has_bfloat16():
             return None
         try:
             packed = reorder(weights.bfloat16(), batch_hint)
@@ -194,19 +196,20 @@ class ExactIndex:
     recall = 1.0
 
     def __init__(self, weights: torch.Tensor, bias: torch.Tensor, screen: bool | None = None) -> None:
-        """``screen``: rank through :class:`Bfloat16Screen` (same result); None: where the catalogue
-        has :data:`SCREEN_FROM` items or more and the CPU multiplies bfloat16 natively."""
+        """``screen``: rank batches of up to :data:`SCREEN_MAX_BATCH` queries through
+        :class:`Bfloat16Screen` (same result); None: where the catalogue has :data:`SCREEN_FROM`
+        items or more and the CPU multiplies bfloat16 natively."""
         self.weights, self.bias = weights.float().contiguous(), bias.float().contiguous()  # (I+1, D), (I+1,); row 0 = padding
         if screen is None:
             screen = self.weights.shape[0] - 1 >= SCREEN_FROM and bfloat16_supported()
         self.screen = Bfloat16Screen.build(self.weights, self.bias) if screen else None
-        # every item's score, the bias included: float32, or within the screen's margin of it
-        self._scores = self.screen.approximate if self.screen is not None else packed_linear(self.weights, self.bias)
+        self._linear = packed_linear(self.weights, self.bias)  # float32, the bias fused in
 
     def search(self, queries: np.ndarray, k: int, exclude: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(B, D) queries → (B, k) scores and internal item IDs (best first; -1 where fewer)."""
         q = torch.from_numpy(queries).float()
-        scores = self._scores(q)
+        screen = self.screen if len(q) <= SCREEN_MAX_BATCH else None
+        scores = screen.approximate(q) if screen is not None else self._linear(q)
         scores[:, 0] = float("-inf")
         lengths = [len(items) for items in exclude]
         if sum(lengths):  # every row's excluded items in one scatter
@@ -214,8 +217,8 @@ class ExactIndex:
             cols = np.concatenate([np.asarray(items, dtype=np.int64) for items in exclude])
             scores[torch.from_numpy(rows), torch.from_numpy(cols)] = float("-inf")
         k = min(k, scores.shape[1] - 1)
-        if self.screen is not None:
-            values, ids = self.screen.top_k(q, scores, k)
+        if screen is not None:
+            values, ids = screen.top_k(q, scores, k)
         else:
             values, ids = top_k_rows(scores, k)
         ids = ids.numpy().copy()

@@ -5,8 +5,8 @@ torch thread (the server's default): milliseconds per search of a batch of queri
 
 Item vectors and queries are *generated* (Gaussian; 224 dimensions by default, the default
 model's): the time depends on the catalogue's size and the vectors' width; the number of items
-the screen scores again in float32 (reported per query) depends on how the scores spread, and
-was about the same (a few dozen per query at 100k items) on a trained model's vectors. Both forms
+the screen scores again in float32 (reported per query) depends on how the scores spread: about a
+hundred per query at 100k items here, about 40 on the default model's vectors. Both forms
 return the same items; this checks it on every measured batch. Reported: median over ``--repeats``
 interleaved rounds of the median time of ``--calls`` searches.
 """

@@ -280,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                         for mix in args.mixes:
                             r = {"model": args.model, "items": n_items, "index": index, "index_recall@20": health["index_recall@20"],
                                  "index_search_width": health["index_search_width"],
-                                 "index_bfloat16_screen": health.get("index_bfloat16_screen", False), "round": round_,
+                                 "index_bfloat16_screen": health.get("index_bfloat16_screen", False),
+                                 "index_exact_from_batch": health.get("index_exact_from_batch"), "round": round_,
                                  **load(server, mix, clients, args.seconds, n_items, tag=f"-r{round_}")}
                             runs.append(r)
                             print(json.dumps(r), flush=True)
@@ -292,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
               "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         index = r["index"] if r["index"] == "exact" else \
-            f"{r['index']} ({r['index_recall@20']:.3f}, {r['index_search_width']})"
+            f"{r['index']} ({r['index_recall@20']:.3f}, {r['index_search_width']}" + \
+            (f", exact from {r['index_exact_from_batch']} queries)" if r.get("index_exact_from_batch") else ")")
         index += " (bfloat16 screen)" if r.get("index_bfloat16_screen") else ""
         mix = r["mix"] if r["mix"] != "stateful" else \
             f"stateful (event {r['event_p50_ms']:.1f} / {r['event_p99_ms']:.1f}, GET {r['get_p50_ms']:.1f} / {r['get_p99_ms']:.1f})"

@@ -28,6 +28,7 @@ def test_hnsw_finds_the_exact_top_k_and_skips_excluded_items():
     queries = rng.normal(size=(50, 32)).astype(np.float32)
     index = build_index(weights, bias, "hnsw", queries, k=20)
     assert isinstance(index, HnswIndex) and index.recall >= TARGET_RECALL
+    index.exact = None  # the graph search itself, for every batch size
     width = index.ef_search
     exact = ExactIndex(weights, bias)
     assert recall_against_exact(index, exact, queries, 20) == index.recall
@@ -50,12 +51,35 @@ def test_hnsw_search_width_is_the_narrowest_that_reaches_the_target_recall():
     bias = torch.zeros(20001)
     queries = rng.normal(size=(64, 64)).astype(np.float32)
     index = build_index(weights, bias, "hnsw", queries, k=20)
+    index.exact = None  # the graph search itself, for every batch size
     exact = ExactIndex(weights, bias)
     assert index.ef_search in SEARCH_WIDTHS and index.recall >= TARGET_RECALL
     narrower = [w for w in SEARCH_WIDTHS if w < index.ef_search]
     assert narrower, "random vectors should need more than the narrowest width"
     index.ef_search = narrower[-1]
     assert recall_against_exact(index, exact, queries, 20) < TARGET_RECALL
+
+
+def test_hnsw_hands_large_batches_to_exact_search():
+    """Building the index times both searches on the sample queries and keeps the batch size from
+    which exact search is faster; batches that large get exactly the exact answer, smaller ones
+    the graph's. Data: generated."""
+    from rnnrec.serving.item_index import exact_faster_from
+
+    rng = np.random.default_rng(2)  # generated: 20,000 items, 64 dimensions
+    weights = torch.from_numpy(rng.normal(size=(20001, 64)).astype(np.float32))
+    bias = torch.from_numpy(rng.normal(size=20001).astype(np.float32))
+    queries = rng.normal(size=(64, 64)).astype(np.float32)
+    index = build_index(weights, bias, "hnsw", queries, k=20)
+    assert isinstance(index.exact, ExactIndex) and index.exact_from in (None, 1, 2, 4, 8, 16, 32)
+    none = [np.empty(0, np.int64)] * 4
+    index.exact_from = 4
+    assert all(np.array_equal(a, b) for a, b in zip(index.search(queries[:4], 20, none),
+                                                      index.exact.search(queries[:4], 20, none)))
+    below = index.search(queries[:3], 20, none[:3])
+    exact, index.exact = index.exact, None
+    assert all(np.array_equal(a, b) for a, b in zip(below, index.search(queries[:3], 20, none[:3])))
+    assert exact_faster_from(index, exact, queries, 20, sizes=(100,)) is None  # no batch that large
 
 
 def test_index_kinds():

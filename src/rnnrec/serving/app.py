@@ -276,7 +276,8 @@ def create_app(live: LiveRecommender) -> FastAPI:
         return {"status": "ok", "model_key": live.key, "items": len(live.rec.items or []),
                 "index": live.index.kind, "index_recall@20": live.index.recall,
                 "index_search_width": getattr(live.index, "ef_search", None),
-                "index_bfloat16_screen": getattr(live.index, "screen", None) is not None}
+                "index_bfloat16_screen": getattr(live.index, "screen", None) is not None,
+                "index_exact_from_batch": getattr(live.index, "exact_from", None)}
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics_text() -> str:

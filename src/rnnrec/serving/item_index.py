@@ -13,6 +13,8 @@ time instead of scoring every item. Approximate search can miss items, so buildi
 measures it: the share of the exact top-k it returns for sample queries (``recall``), reported by
 ``/health``. The search width (HNSW's efSearch) is the narrowest of :data:`SEARCH_WIDTHS` that
 reaches :data:`TARGET_RECALL` on those queries: how wide that is depends on the item vectors.
+faiss searches a batch query by query, while exact search scores it in one product, so batches
+from the size at which exact search was faster on those queries are searched exactly.
 """
 
 from __future__ import annotations

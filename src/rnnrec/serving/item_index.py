@@ -100,22 +100,36 @@ def packed_linear(weights: torch.Tensor, bias: torch.Tensor, batch_hint: int = 3
     copy of the item vectors in memory. ``batch_hint``: the batch size the layout is tuned for.
     """
     plain = functools.partial(torch.nn.functional.linear, weight=weights, bias=bias)
-    reorder = getattr(torch.ops.mkldnn, "_reorder_linear_weight", None)
-    pointwise = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
-    if reorder is None or pointwise is None or not torch.backends.mkldnn.is_available() or weights.device.type != "cpu":
+    fast = onednn_linear(weights, bias, batch_hint)
+    if fast is None:
         return plain
     try:
-        packed = reorder(weights, batch_hint)
-
-        def fast(queries: torch.Tensor) -> torch.Tensor:
-            return pointwise(queries, packed, bias, "none", [], "")
-
         probe = torch.linspace(-1, 1, 3 * weights.shape[1]).reshape(3, -1)
         if torch.allclose(fast(probe), plain(probe), rtol=1e-4, atol=1e-5):
             return fast
     except RuntimeError:
         pass
     return plain
+
+
+def onednn_linear(weights: torch.Tensor, bias: torch.Tensor | None,
+                  batch_hint: int) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """``queries ↦ queries @ weights.T + bias`` in the weights' dtype, through the weights reordered
+    once into oneDNN's blocked layout; None where this torch build lacks the (private) operators or
+    the reorder fails. The callers check the product once against a plain one."""
+    reorder = getattr(torch.ops.mkldnn, "_reorder_linear_weight", None)
+    pointwise = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+    if reorder is None or pointwise is None or not torch.backends.mkldnn.is_available() or weights.device.type != "cpu":
+        return None
+    try:
+        packed = reorder(weights, batch_hint)
+    except RuntimeError:
+        return None
+
+    def product(queries: torch.Tensor) -> torch.Tensor:
+        return pointwise(queries.to(weights.dtype), packed, bias, "none", [], "")
+
+    return product
 
 
 def bfloat16_supported() -> bool:
@@ -150,18 +164,14 @@ class Bfloat16Screen:
     @classmethod
     def build(cls, weights: torch.Tensor, bias: torch.Tensor, batch_hint: int = 32) -> "Bfloat16Screen | None":
         """The screen, or None where this torch build has no oneDNN bfloat16 product."""
-        reorder = getattr(torch.ops.mkldnn, "_reorder_linear_weight", None)
-        pointwise = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
         has_bfloat16 = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-        if reorder is None or pointwise is None or has_bfloat16 is None or not has_bfloat16():
+        if has_bfloat16 is None or not has_bfloat16():
+            return None
+        bfloat16_product = onednn_linear(weights.bfloat16(), None, batch_hint)
+        if bfloat16_product is None:
             return None
         try:
-            packed = reorder(weights.bfloat16(), batch_hint)
-
-            def product(queries: torch.Tensor) -> torch.Tensor:
-                return pointwise(queries.bfloat16(), packed, None, "none", [], "").float()
-
-            screen = cls(weights, bias, product)
+            screen = cls(weights, bias, lambda queries: bfloat16_product(queries).float())
             probe = torch.linspace(-1, 1, 3 * weights.shape[1]).reshape(3, -1)
             if ((screen.approximate(probe) - torch.nn.functional.linear(probe, weights, bias)).abs()
                     <= screen.margin(probe)[:, None]).all():

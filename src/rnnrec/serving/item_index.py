@@ -71,18 +71,24 @@ class ScoreBlocks:
         return values, columns.gather(1, at)
 
     def at_least(self, floor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(row, column) of every finite score at least its row's ``floor`` (B,), ordered by row."""
+        """(row, column) of every finite score at least its row's ``floor`` (B,), ordered by row
+        and, within a row, by column. Only the blocks whose maximum reaches the floor are read."""
         hit_rows, hit_blocks = (self.maxima >= floor[:, None]).nonzero(as_tuple=True)
-        rows = torch.cat([hit_rows.repeat_interleave(self.block), torch.arange(self.n_rows).repeat_interleave(len(self.tail))])
-        cols = torch.cat([(hit_blocks[:, None] * self.block + torch.arange(self.block)).flatten(),
-                          self.tail.repeat(self.n_rows)])
-        values = self.scores.view(-1).index_select(0, rows * self.width + cols)
-        keep = ((values >= floor.index_select(0, rows)) & (values > float("-inf"))).nonzero()[:, 0]
-        rows, cols = rows.index_select(0, keep), cols.index_select(0, keep)
-        if len(self.tail):  # the tail columns came after every row's blocks
+        values = self.whole[hit_rows, hit_blocks]  # (hits, block)
+        hit, offset = _finite_at_least(values, floor.index_select(0, hit_rows)).nonzero(as_tuple=True)
+        rows = hit_rows.index_select(0, hit)
+        cols = hit_blocks.index_select(0, hit) * self.block + offset
+        if len(self.tail):  # the tail columns come after every block's, so sorting by row keeps them last
+            tail_rows, tail_offset = _finite_at_least(self.scores[:, self.n_whole:], floor).nonzero(as_tuple=True)
+            rows, cols = torch.cat([rows, tail_rows]), torch.cat([cols, tail_offset + self.n_whole])
             order = torch.argsort(rows, stable=True)
             rows, cols = rows.index_select(0, order), cols.index_select(0, order)
         return rows, cols
+
+
+def _finite_at_least(values: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
+    """Which of ``values`` (n, m) are finite and at least their row's ``floor`` (n,)."""
+    return (values >= floor[:, None]) & (values > float("-inf"))
 
 
 def packed_linear(weights: torch.Tensor, bias: torch.Tensor, batch_hint: int = 32) -> Callable[[torch.Tensor], torch.Tensor]:

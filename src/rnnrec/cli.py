@@ -155,6 +155,7 @@ def cmd_train_session(args: argparse.Namespace) -> int:
         "eval_seconds": eval_seconds,
         "seed": config.train.seed,
         "device": str(rec.model.item_out.device) if rec.model is not None else "",
+        "precision": result.precision,
         "history": result.history,
         "data": {"path": str(args.data), "test_path": str(args.test) if args.test else None,
                  "sessions": train.n_users, "items": train.n_items, "events": train.sequences.n_events},
@@ -241,8 +242,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "eval_seconds": eval_seconds,
         "seed": config.train.seed,
         "device": str(rec.device),
-        # of the full softmax's products (session_gru scores sampled candidates in float32)
-        "precision": "float32" if config.model.name == "session_gru" else resolve_precision(config.objective.precision, rec.device),
+        # of the training step's matrix products (session_gru), or of the full softmax's
+        "precision": result.precision or resolve_precision(config.objective.precision, rec.device),
         "history": [
             {"epoch": h["epoch"], "loss": h["loss"], "seconds": h["seconds"],
              **({f"valid_{config.train.monitor}": h["valid"][config.train.monitor]} if "valid" in h else {})}

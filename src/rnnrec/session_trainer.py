@@ -21,9 +21,9 @@ from tqdm.auto import tqdm
 
 from rnnrec.data.sequences import Sequences
 from rnnrec.data.sessions import SessionSchedule, cut_long_sequences, order_by_start, session_parallel_schedule
-from rnnrec.device import denormals_flushed, resolve_device
+from rnnrec.device import PRECISIONS, denormals_flushed, resolve_device, resolve_precision
 from rnnrec.errors import ConfigError, TrainingError, require_at_least
-from rnnrec.models.gru_cell import gru_cell_backward
+from rnnrec.models.gru_cell import gru_cell_backward, product
 from rnnrec.models.session_gru import SessionGRU, StepTrace
 from rnnrec.models.session_recipe_gru import SessionRecipeGRU
 from rnnrec.optim import OPTIMIZERS, RowSparseOptimizer
@@ -57,9 +57,14 @@ class SessionTrainConfig:
     device: str = "auto"
     threads: int = 0  # CPU threads for torch (0 = leave torch's default)
     dense_catalogue_limit: int = 50_000  # on a GPU, score every item when the catalogue is this small
+    # The step's matrix products: "float32", or "bfloat16" copies (gates, losses, sums and the
+    # optimiser stay float32); "auto" = bfloat16 where the device has native bfloat16 instructions.
+    precision: str = "auto"
     progress: bool = True
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"train.precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         require_at_least("train", self, ("epochs", "batch_size"), 1)
@@ -77,6 +82,7 @@ class SessionTrainResult:
     train_seconds: float
     events_per_second: float  # training targets (next-item predictions) per second
     seconds_per_epoch: float
+    precision: str = "float32"  # of the step's matrix products
     history: list[dict] = field(default_factory=list)
 
 
@@ -119,8 +125,13 @@ def _fit(model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config
     others = [p for name, p in model.named_parameters() if not name.startswith("item_")]
     opt = RowSparseOptimizer(others, tables, config.optimizer, config.learning_rate, config.momentum)
     whole_catalogue = device.type == "cuda" and model.n_items <= config.dense_catalogue_limit
-    step_cls = _WholeCatalogueStep if whole_catalogue else _StepFunction
-    step_fn = step_cls(model, store, opt, config.batch_size)
+    if whole_catalogue:  # autograd, float32
+        step_fn: _StepFunction | _WholeCatalogueStep = _WholeCatalogueStep(model, store, opt, config.batch_size)
+        precision = "float32"
+    else:
+        precision = resolve_precision(config.precision, device, "train.precision")
+        dtype = torch.bfloat16 if precision == "bfloat16" else None
+        step_fn = _StepFunction(model, store, opt, config.batch_size, dtype)
     n_targets = schedule.n_targets
     history: list[dict] = []
     total = 0.0
@@ -166,6 +177,7 @@ def _fit(model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config
         train_seconds=total,
         events_per_second=n_targets * len(history) / total,
         seconds_per_epoch=total / len(history),
+        precision=precision,
         history=history,
     )
 
@@ -198,8 +210,10 @@ class _StepFunction:
     second (2 cores). ``_WholeCatalogueStep`` (autograd) is the reference the tests hold it to.
     """
 
-    def __init__(self, model: SessionGRU, store: SampleStore, opt: RowSparseOptimizer, batch_size: int) -> None:
+    def __init__(self, model: SessionGRU, store: SampleStore, opt: RowSparseOptimizer, batch_size: int,
+                 dtype: torch.dtype | None = None) -> None:
         self.model, self.store, self.opt, self.batch_size = model, store, opt, batch_size
+        self.dtype = dtype  # the matrix products' (bfloat16 copies), None for float32
         self.shared = model.config.embedding == "shared"
         self.dense_unique_limit = 8 * (store.n_sample + 256)
 
@@ -231,9 +245,14 @@ class _StepFunction:
         batch_counts = torch.bincount(positives, minlength=rows.shape[0]).to(out_rows.dtype)
         sample_counts = torch.bincount(cand_index[B:], minlength=rows.shape[0]).to(out_rows.dtype)
 
-        trace = StepTrace()  # forward, keeping what the backward needs
+        dtype = self.dtype
+        trace = StepTrace(dtype)  # forward, keeping what the backward needs
         out, new_state = model.step(inp, state, trace)
-        linear = torch.addmm(bias_rows, out, out_rows.T)
+        if dtype is None:
+            linear = torch.addmm(bias_rows, out, out_rows.T)
+        else:
+            out, out_rows = out.to(dtype), out_rows.to(dtype)  # each used in two products
+            linear = product(out, out_rows.T, dtype).add_(bias_rows)
         scores = model.final_activation(linear)
         log_pop = self.store.log_popularity.index_select(0, rows) if cfg.loss == "cross-entropy" else None
         loss, d_scores = _loss_and_grad(model, scores, positives, batch_counts, sample_counts, log_pop, self.store.alpha)
@@ -243,21 +262,25 @@ class _StepFunction:
         d_scores.mul_(B / self.batch_size)
         if scores is not linear:  # ELU, differentiated through its output
             d_scores = torch.ops.aten.elu_backward(d_scores, cfg.elu_param, 1, 1, True, scores)
-        d_out_rows = d_scores.T @ out
         d_bias_rows = d_scores.sum(dim=0)
-        grad = d_scores @ out_rows
+        if dtype is not None:
+            d_scores = d_scores.to(dtype)
+        d_out_rows = product(d_scores.T, out, dtype)
+        grad = product(d_scores, out_rows, dtype)
         for cell, layer in zip(reversed(model.cells), reversed(trace.layers)):
             if layer.dropout_mask is not None:
                 grad = grad * layer.dropout_mask
             d_gi, d_gh = gru_cell_backward(grad, layer.cache)
-            cell.weight_hh.grad = d_gh.T @ layer.cache.h
+            cell.weight_hh.grad = product(d_gh.T, layer.cache.h, dtype)
             cell.bias_hh.grad = d_gh.sum(dim=0)
             cell.bias_ih.grad = d_gi.sum(dim=0)
             if layer.one_hot:
                 grad = d_gi
             else:
-                cell.weight_ih.grad = d_gi.T @ layer.input
-                grad = d_gi @ cell.weight_ih
+                if dtype is not None:
+                    d_gi = d_gi.to(dtype)
+                cell.weight_ih.grad = product(d_gi.T, layer.input, dtype)
+                grad = product(d_gi, layer.weight_ih, dtype)
         if trace.embed_mask is not None:
             grad = grad * trace.embed_mask
         self.opt.step_dense()
@@ -400,4 +423,5 @@ def fit_session_recipe(
         events_per_second=result.events_per_second,
         seconds_per_epoch=result.seconds_per_epoch,
         history=history,
+        precision=result.precision,
     )

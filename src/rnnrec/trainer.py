@@ -72,6 +72,7 @@ class TrainResult:
     events_per_second: float  # training targets per second of pure training (validation excluded)
     seconds_per_epoch: float
     history: list[dict] = field(default_factory=list)
+    precision: str | None = None  # of the training step's matrix products, where the trainer chooses it
 
 
 def seed_everything(seed: int) -> np.random.Generator:

@@ -6,6 +6,10 @@ autograd's graph and bookkeeping, which cost as much as the arithmetic at these 
 tests check it against autograd through ``torch.gru_cell``.
 
 Gate layout as in ``torch.nn.GRUCell``: reset, update, new (r, z, n), each H wide.
+
+The step's matrix products may run on bfloat16 copies (:func:`product`): on a CPU with native
+bfloat16 instructions they take about half the time, while the gates, the state and every sum
+stay float32.
 """
 
 from __future__ import annotations
@@ -13,6 +17,14 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+
+
+def product(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``a @ b`` as float32; with ``dtype`` (bfloat16), multiplied from copies in that dtype (the
+    copies are free where an operand already has it, so callers convert a reused one once)."""
+    if dtype is None:
+        return a @ b
+    return (a.to(dtype) @ b.to(dtype)).float()
 
 
 class GRUCache(NamedTuple):
@@ -25,11 +37,12 @@ class GRUCache(NamedTuple):
 
 
 def gru_cell_forward(
-    gi: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor
+    gi: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor, dtype: torch.dtype | None = None
 ) -> tuple[torch.Tensor, GRUCache]:
-    """The new state from the input projection ``gi`` (B, 3H, input bias included) and ``h`` (B, H)."""
+    """The new state from the input projection ``gi`` (B, 3H, input bias included) and ``h`` (B, H);
+    ``dtype``: the recurrent product's, as in :func:`product`."""
     H = h.shape[1]
-    gh = torch.addmm(b_hh, h, w_hh.T)
+    gh = torch.addmm(b_hh, h, w_hh.T) if dtype is None else product(h, w_hh.T, dtype).add_(b_hh)
     rz = (gi[:, : 2 * H] + gh[:, : 2 * H]).sigmoid_()
     gh_n = gh[:, 2 * H :]
     n = torch.addcmul(gi[:, 2 * H :], rz[:, :H], gh_n).tanh_()

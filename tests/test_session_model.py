@@ -9,9 +9,12 @@ import torch
 from torch import nn
 
 from rnnrec.data.sequences import Sequences
+from rnnrec.data.sessions import session_parallel_schedule
+from rnnrec.device import resolve_precision
 from rnnrec.errors import ConfigError
-from rnnrec.models.gru_cell import gru_cell_backward, gru_cell_forward
+from rnnrec.models.gru_cell import gru_cell_backward, gru_cell_forward, product
 from rnnrec.models.session_gru import SessionGRU, SessionGRUConfig
+from rnnrec.optim import RowSparseOptimizer
 from rnnrec.session_evaluate import evaluate_sessions, rank_session_targets
 from rnnrec.session_losses import SampleStore
 from rnnrec.session_trainer import SessionTrainConfig, _StepFunction, fit_sessions
@@ -281,6 +284,20 @@ def test_learns_a_deterministic_cycle(loss, embedding):
         assert not model.item_in[0].any()
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_learns_the_cycle_with_either_product_precision(precision):
+    model, result = trained_model("bpr-max", "shared", precision=precision)
+    assert result.precision == precision
+    assert evaluate_sessions(model, TEST)["Recall@1"] > 0.9
+
+
+def test_auto_precision_follows_the_hardware_and_bad_names_are_refused():
+    _, result = trained_model("cross-entropy", "shared", epochs=1)  # precision "auto" by default
+    assert result.precision == resolve_precision("auto", torch.device("cpu"))
+    with pytest.raises(ConfigError, match=r"train.precision must be one of .*'half'"):
+        small_train_config(precision="half")
+
+
 def test_same_seed_same_weights():
     kwargs = dict(loss="cross-entropy", embedding="separate", dropout_embed=0.2, epochs=1)
     a, ra = trained_model(seed=7, **kwargs)
@@ -346,3 +363,47 @@ def test_written_out_gru_cell_backward_equals_autograd(B, H):
                             (d_gi.T @ x, leaves[2]), (d_gh.T @ h, leaves[3]),
                             (d_gi.sum(0), leaves[4]), (d_gh.sum(0), leaves[5])]:
         assert torch.allclose(mine, reference.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_bfloat16_product_rounds_its_operands_and_answers_in_float32():
+    # bfloat16 keeps 8 significant bits: 1 + 2^-8 lies halfway between 1 and 1 + 2^-7 and rounds to
+    # the even one, 1; 1 + 3·2^-8 lies halfway between 1 + 2^-7 and 1 + 2^-6 and rounds to 1 + 2^-6.
+    a = torch.tensor([[1 + 2**-8, 1 + 3 * 2**-8]])
+    b = torch.tensor([[2.0], [4.0]])
+    assert product(a, b).item() == 2 * (1 + 2**-8) + 4 * (1 + 3 * 2**-8)  # float32: exact here
+    low = product(a, b, torch.bfloat16)
+    assert low.dtype == torch.float32 and low.item() == 2 * 1.0 + 4 * (1 + 2**-6)
+
+
+def _steps_from_the_same_start(dtype, n_steps):
+    """The changes to every parameter and the losses of ``n_steps`` steps of a 2-layer BPR-max model."""
+    rng = np.random.default_rng(0)
+    seqs = Sequences.from_lists([list(rng.integers(1, 30, size=rng.integers(2, 7))) for _ in range(200)])
+    schedule = session_parallel_schedule(seqs, 8)
+    torch.manual_seed(0)
+    cfg = SessionGRUConfig(loss="bpr-max", logq=0.0, bpreg=1.0, elu_param=0.5, hidden=16, layers=2, dropout_embed=0.0)
+    model = SessionGRU(30, cfg).train()
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    store = SampleStore(np.bincount(seqs.items, minlength=30), 6, 0.5, 1000, torch.Generator().manual_seed(1))
+    dense = [p for name, p in model.named_parameters() if not name.startswith("item_")]
+    opt = RowSparseOptimizer(dense, [model.item_out, model.item_bias], "adagrad", 0.05, 0.4)
+    step = _StepFunction(model, store, opt, 8, dtype)
+    state, losses = model.initial_state(8), []
+    for t in range(n_steps):
+        loss, state = step(torch.as_tensor(schedule.inputs[t]), torch.as_tensor(schedule.targets[t]), state)
+        losses.append(float(loss))
+    return {name: value - before[name] for name, value in model.state_dict().items()}, np.array(losses)
+
+
+def test_bfloat16_step_follows_the_float32_step():
+    """The same steps with the products in bfloat16 (their operands rounded to 8 significant bits)
+    stay close to the float32 ones. Not equal: Adagrad's first updates are about ±lr whatever the
+    gradient's size, so rounding moves a few of them, and the two runs drift apart slowly."""
+    changes32, _ = _steps_from_the_same_start(None, 3)
+    changes16, _ = _steps_from_the_same_start(torch.bfloat16, 3)
+    for name, change in changes32.items():
+        assert change.abs().max() > 0.05, name  # every parameter moved by a few learning rates
+        assert (changes16[name] - change).abs().max() < 0.02, name
+    _, losses32 = _steps_from_the_same_start(None, 30)
+    _, losses16 = _steps_from_the_same_start(torch.bfloat16, 30)
+    assert np.allclose(losses16, losses32, rtol=1e-2) and not np.array_equal(losses16, losses32)

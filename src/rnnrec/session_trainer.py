@@ -23,7 +23,7 @@ from rnnrec.data.sequences import Sequences
 from rnnrec.data.sessions import SessionSchedule, cut_long_sequences, order_by_start, session_parallel_schedule
 from rnnrec.device import PRECISIONS, denormals_flushed, resolve_device, resolve_precision
 from rnnrec.errors import ConfigError, TrainingError, require_at_least
-from rnnrec.models.gru_cell import gru_cell_backward, product
+from rnnrec.models.gru_cell import gru_cell_backward, padded_copy, product
 from rnnrec.models.session_gru import SessionGRU, StepTrace
 from rnnrec.models.session_recipe_gru import SessionRecipeGRU
 from rnnrec.optim import OPTIMIZERS, RowSparseOptimizer
@@ -248,11 +248,12 @@ class _StepFunction:
         dtype = self.dtype
         trace = StepTrace(dtype)  # forward, keeping what the backward needs
         out, new_state = model.step(inp, state, trace)
+        n_rows, H = out_rows.shape
         if dtype is None:
             linear = torch.addmm(bias_rows, out, out_rows.T)
-        else:
-            out, out_rows = out.to(dtype), out_rows.to(dtype)  # each used in two products
-            linear = product(out, out_rows.T, dtype).add_(bias_rows)
+        else:  # each copy serves two products
+            out, out_rows = padded_copy(out, dtype), padded_copy(out_rows, dtype)
+            linear = product(out, out_rows.T, dtype, (B, n_rows)).add_(bias_rows)
         scores = model.final_activation(linear)
         log_pop = self.store.log_popularity.index_select(0, rows) if cfg.loss == "cross-entropy" else None
         loss, d_scores = _loss_and_grad(model, scores, positives, batch_counts, sample_counts, log_pop, self.store.alpha)
@@ -264,9 +265,9 @@ class _StepFunction:
             d_scores = torch.ops.aten.elu_backward(d_scores, cfg.elu_param, 1, 1, True, scores)
         d_bias_rows = d_scores.sum(dim=0)
         if dtype is not None:
-            d_scores = d_scores.to(dtype)
-        d_out_rows = product(d_scores.T, out, dtype)
-        grad = product(d_scores, out_rows, dtype)
+            d_scores = padded_copy(d_scores, dtype)
+        d_out_rows = product(d_scores.T, out, dtype, (n_rows, H))
+        grad = product(d_scores, out_rows, dtype, (B, H))
         for cell, layer in zip(reversed(model.cells), reversed(trace.layers)):
             if layer.dropout_mask is not None:
                 grad = grad * layer.dropout_mask
@@ -277,10 +278,8 @@ class _StepFunction:
             if layer.one_hot:
                 grad = d_gi
             else:
-                if dtype is not None:
-                    d_gi = d_gi.to(dtype)
                 cell.weight_ih.grad = product(d_gi.T, layer.input, dtype)
-                grad = product(d_gi, layer.weight_ih, dtype)
+                grad = product(d_gi, cell.weight_ih, dtype)
         if trace.embed_mask is not None:
             grad = grad * trace.embed_mask
         self.opt.step_dense()

@@ -8,7 +8,7 @@ tests check it against autograd through ``torch.gru_cell``.
 Gate layout as in ``torch.nn.GRUCell``: reset, update, new (r, z, n), each H wide.
 
 The step's matrix products may run on bfloat16 copies (:func:`product`): on a CPU with native
-bfloat16 instructions they take about half the time, while the gates, the state and every sum
+bfloat16 instructions they take half the time or less, while the gates, the state and every sum
 stay float32.
 """
 
@@ -19,12 +19,38 @@ from typing import NamedTuple
 import torch
 
 
-def product(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """``a @ b`` as float32; with ``dtype`` (bfloat16), multiplied from copies in that dtype (the
-    copies are free where an operand already has it, so callers convert a reused one once)."""
+PAD_MULTIPLE = 16
+
+
+def product(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype | None = None,
+            shape: tuple[int, int] | None = None) -> torch.Tensor:
+    """``a @ b`` as float32; with ``dtype`` (bfloat16), multiplied from :func:`padded_copy` copies
+    (operands that already are such copies are used as they are), the result cut to ``shape``
+    (default: ``a``'s rows by ``b``'s columns)."""
     if dtype is None:
         return a @ b
-    return (a.to(dtype) @ b.to(dtype)).float()
+    m, n = shape or (a.shape[0], b.shape[1])
+    return (padded_copy(a, dtype) @ padded_copy(b, dtype))[:m, :n].float()
+
+
+def padded_copy(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The 2-D ``t`` in ``dtype``, zero-padded to multiples of :data:`PAD_MULTIPLE` rows and columns
+    (``t`` itself when it already is; a transposed view stays one).
+
+    The number of candidates (and, at the end of an epoch, of active sessions) changes from step
+    to step, and oneDNN prepares and keeps a bfloat16 product for every new shape: unpadded,
+    training on ml-100k peaked at 1.4 GB instead of 0.55. The zeros add nothing to a product."""
+    if not t.is_contiguous() and t.T.is_contiguous():
+        return padded_copy(t.T, dtype).T
+    rows, cols = t.shape
+    extra_rows, extra_cols = -rows % PAD_MULTIPLE, -cols % PAD_MULTIPLE
+    if not extra_rows and not extra_cols:
+        return t.to(dtype)
+    padded = t.new_empty(rows + extra_rows, cols + extra_cols, dtype=dtype)
+    padded[:rows, :cols] = t
+    padded[rows:].zero_()
+    padded[:rows, cols:].zero_()
+    return padded
 
 
 class GRUCache(NamedTuple):

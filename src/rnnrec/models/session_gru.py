@@ -72,8 +72,7 @@ class SessionGRUConfig:
 class LayerTrace(NamedTuple):
     """One layer of a traced step: its input, its cell's cache, its output's dropout mask."""
 
-    input: torch.Tensor  # in the products' dtype
-    weight_ih: torch.Tensor  # the input weights in the products' dtype
+    input: torch.Tensor
     cache: GRUCache
     dropout_mask: torch.Tensor | None
     one_hot: bool  # the input rows were the input projection (no input weights)
@@ -83,7 +82,7 @@ class LayerTrace(NamedTuple):
 class StepTrace:
     """What :meth:`SessionGRU.step` keeps for a backward written out by hand."""
 
-    dtype: torch.dtype | None = None  # the matrix products' (None: float32 throughout)
+    dtype: torch.dtype | None = None  # of the matrix products (see gru_cell.product); None: float32
     embed_mask: torch.Tensor | None = None
     layers: list[LayerTrace] = field(default_factory=list)
 
@@ -173,22 +172,20 @@ class SessionGRU(nn.Module):
         new_states = []
         for layer, cell in enumerate(self.cells):
             one_hot = layer == 0 and cfg.embedding == "none"  # the input rows are the input projection
-            dtype = None if trace is None else trace.dtype
             if one_hot or trace is not None:
-                w_ih = cell.weight_ih if dtype is None else cell.weight_ih.to(dtype)
-                x_in = x if dtype is None or one_hot else x.to(dtype)
+                dtype = None if trace is None else trace.dtype
                 if one_hot:
                     gi = x + cell.bias_ih
                 elif dtype is None:
-                    gi = torch.addmm(cell.bias_ih, x, w_ih.T)
+                    gi = torch.addmm(cell.bias_ih, x, cell.weight_ih.T)
                 else:
-                    gi = product(x_in, w_ih.T, dtype).add_(cell.bias_ih)
+                    gi = product(x, cell.weight_ih.T, dtype).add_(cell.bias_ih)
                 h, cache = gru_cell_forward(gi, state[layer], cell.weight_hh, cell.bias_hh, dtype)
             else:  # torch's fused cell: faster for the one-event steps of serving
                 h = torch.gru_cell(x, state[layer], cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
             mask = dropout_mask(h, cfg.dropout_hidden) if self.hidden_dropout else None
             if trace is not None:
-                trace.layers.append(LayerTrace(x_in, w_ih, cache, mask, one_hot))
+                trace.layers.append(LayerTrace(x, cache, mask, one_hot))
             new_states.append(h)
             x = h * mask if mask is not None else h
         return x, (new_states[0].unsqueeze(0) if len(new_states) == 1 else torch.stack(new_states))

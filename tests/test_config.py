@@ -37,8 +37,13 @@ def test_wrong_types_and_values_are_errors():
         RecommenderConfig().with_overrides(["hidden=1.5"])
     with pytest.raises(ConfigError, match="model.loss must be one of"):
         RecommenderConfig().with_overrides(["model.loss=bpr"])
-    with pytest.raises(ConfigError, match="objective.precision"):
-        RecommenderConfig().with_overrides(["precision=float16"])
+    with pytest.raises(ConfigError, match=r"objective.precision must be one of"):
+        RecommenderConfig().with_overrides(["objective.precision=float16"])
+    with pytest.raises(ConfigError, match=r"train.precision must be one of"):
+        RecommenderConfig().with_overrides(["train.precision=float16"])
+    # session_gru's step and the window models' softmax both have a precision: name the section
+    with pytest.raises(ConfigError, match=r"ambiguous option \(in \['objective', 'train'\]\) 'precision'"):
+        RecommenderConfig().with_overrides(["precision=float32"])
     with pytest.raises(ConfigError, match="key=value"):
         RecommenderConfig().with_overrides(["seed"])
 

@@ -292,8 +292,10 @@ def test_learns_the_cycle_with_either_product_precision(precision):
 
 
 def test_auto_precision_follows_the_hardware_and_bad_names_are_refused():
-    _, result = trained_model("cross-entropy", "shared", epochs=1)  # precision "auto" by default
+    _, result = trained_model("cross-entropy", "shared", epochs=1, precision="auto")
     assert result.precision == resolve_precision("auto", torch.device("cpu"))
+    _, result = trained_model("cross-entropy", "shared", epochs=1)  # the session protocol's default
+    assert result.precision == "float32"
     with pytest.raises(ConfigError, match=r"train.precision must be one of .*'half'"):
         small_train_config(precision="half")
 

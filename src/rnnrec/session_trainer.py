@@ -59,7 +59,9 @@ class SessionTrainConfig:
     dense_catalogue_limit: int = 50_000  # on a GPU, score every item when the catalogue is this small
     # The step's matrix products: "float32", or "bfloat16" copies (gates, losses, sums and the
     # optimiser stay float32); "auto" = bfloat16 where the device has native bfloat16 instructions.
-    precision: str = "auto"
+    # float32 here: at GRU4Rec's RSC15 setting (100 units, batch 32) bfloat16 was slower on a CPU
+    # with native bfloat16 (0.8x the events/s; the copies cost more than the products save).
+    precision: str = "float32"
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -370,6 +372,9 @@ class SessionRecipeTrainConfig(SessionTrainConfig):
     momentum: float = 0.4
     sample_alpha: float = 0.4
     shuffle: bool = True  # users side by side in a new random order each epoch
+    # At 224 units and batch 80, bfloat16 products train 1.07-1.08x faster on a CPU with native
+    # bfloat16 instructions, test NDCG@10 equal within noise (benchmarks/README.md).
+    precision: str = "auto"
     patience: int = 3  # stop after patience + 1 epochs in a row without a better validation score
     monitor: str = "NDCG@10"
     # Histories longer than this are trained as consecutive pieces of at most this many events

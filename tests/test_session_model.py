@@ -1,5 +1,6 @@
 """SessionGRU: config checks, the step/encode recurrences against torch's GRU, ranks of a
-hand-built model, seeding, and a tiny known-answer training run per loss and embedding mode."""
+hand-built model, seeding, a tiny known-answer training run per loss and embedding mode, and the
+step's bfloat16 products against float32 ones."""
 
 import math
 
@@ -399,8 +400,8 @@ def _steps_from_the_same_start(dtype, n_steps):
 
 def test_bfloat16_step_follows_the_float32_step():
     """The same steps with the products in bfloat16 (their operands rounded to 8 significant bits)
-    stay close to the float32 ones. Not equal: Adagrad's first updates are about ±lr whatever the
-    gradient's size, so rounding moves a few of them, and the two runs drift apart slowly."""
+    stay close to the float32 ones. Not equal: Adagrad's first updates are about ±lr for any
+    gradient well above sqrt(eps), so rounding moves a few of them, and the two runs drift apart."""
     changes32, _ = _steps_from_the_same_start(None, 3)
     changes16, _ = _steps_from_the_same_start(torch.bfloat16, 3)
     for name, change in changes32.items():

@@ -60,7 +60,7 @@ class SessionTrainConfig:
     # The step's matrix products: "float32", or "bfloat16" copies (gates, losses, sums and the
     # optimiser stay float32); "auto" = bfloat16 where the device has native bfloat16 instructions.
     # float32 here: at GRU4Rec's RSC15 setting (100 units, batch 32) bfloat16 was slower on a CPU
-    # with native bfloat16 (0.8x the events/s; the copies cost more than the products save).
+    # with native bfloat16 (0.81x the events/s in benchmarks/README.md).
     precision: str = "float32"
     progress: bool = True
 

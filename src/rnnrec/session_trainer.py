@@ -130,6 +130,9 @@ def _fit(model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config
     if whole_catalogue:  # autograd, float32
         step_fn: _StepFunction | _WholeCatalogueStep = _WholeCatalogueStep(model, store, opt, config.batch_size)
         precision = "float32"
+        if config.precision == "bfloat16":
+            log.warning("train.precision = bfloat16: a catalogue of up to train.dense_catalogue_limit items "
+                        "trains on the GPU in float32 (whole-catalogue step)")
     else:
         precision = resolve_precision(config.precision, device, "train.precision")
         dtype = torch.bfloat16 if precision == "bfloat16" else None

@@ -28,11 +28,16 @@ def resolve_device(name: str = "auto", option: str = "train.device") -> torch.de
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
+def require_precision(name: str, option: str) -> None:
+    """A config check: ``name`` is one of :data:`PRECISIONS`, else an error naming ``option``."""
+    if name not in PRECISIONS:
+        raise ConfigError(f"{option} must be one of {PRECISIONS}, got {name!r}")
+
+
 def resolve_precision(name: str, device: torch.device, option: str = "objective.precision") -> str:
     """``auto`` → ``bfloat16`` where this device multiplies bfloat16 matrices natively (a CPU with
     AVX512-BF16 or AMX, a GPU that supports it), else ``float32``; the other names pass through."""
-    if name not in PRECISIONS:
-        raise ConfigError(f"{option} must be one of {PRECISIONS}, got {name!r}")
+    require_precision(name, option)
     if name != "auto":
         return name
     return "bfloat16" if _native_bfloat16(device.type) else "float32"

@@ -24,7 +24,7 @@ from torch import nn
 
 from rnnrec.data.batching import iterate_batches, make_windows, previous_windows, window_index
 from rnnrec.data.sequences import Sequences
-from rnnrec.device import PRECISIONS, resolve_precision
+from rnnrec.device import require_precision, resolve_precision
 from rnnrec.errors import ConfigError
 from rnnrec.losses import LOSSES, NegativeSampler, full_cross_entropy, sampled_cross_entropy
 
@@ -55,8 +55,7 @@ class ObjectiveConfig:
         return WHOLE_HISTORY if self.carry_state else int(self.max_len)
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"objective.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        require_precision(self.precision, "objective.precision")
         if self.loss not in LOSSES:
             raise ConfigError(f"objective.loss must be one of {LOSSES}, got {self.loss!r}")
         if int(self.max_len) < 1:

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from rnnrec.data.sequences import Sequences
 from rnnrec.data.sessions import SessionSchedule, cut_long_sequences, order_by_start, session_parallel_schedule
-from rnnrec.device import PRECISIONS, denormals_flushed, resolve_device, resolve_precision
+from rnnrec.device import denormals_flushed, require_precision, resolve_device, resolve_precision
 from rnnrec.errors import ConfigError, TrainingError, require_at_least
 from rnnrec.models.gru_cell import gru_cell_backward, padded_copy, product
 from rnnrec.models.session_gru import SessionGRU, StepTrace
@@ -65,8 +65,7 @@ class SessionTrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"train.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        require_precision(self.precision, "train.precision")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         require_at_least("train", self, ("epochs", "batch_size"), 1)

@@ -161,3 +161,41 @@ def test_invalid_settings_are_config_errors():
         RowSparseOptimizer([], [p], "sgd")
     with pytest.raises(ConfigError, match="momentum"):
         RowSparseOptimizer([], [p], "adam", momentum=0.9)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.4])
+def test_fused_cpu_loop_equals_the_torch_operations(momentum):
+    """On the CPU, Adagrad runs as one fused loop per tensor (rnnrec.cpu_kernels); the torch
+    operations (``fused=False``, the GPU's form) must give the same parameters and state, to float32
+    rounding, for item tables (rows gathered, some never touched), a dense matrix and a dense
+    vector over several steps. The hand-computed tests above run the fused loop in float64.
+    Data: generated."""
+    g = torch.Generator().manual_seed(3)
+    start = [torch.randn(50, 8, generator=g), torch.randn(50, generator=g), torch.randn(6, 8, generator=g),
+             torch.randn(6, generator=g)]
+    fused_params = [nn.Parameter(t.clone()) for t in start]
+    plain_params = [nn.Parameter(t.clone()) for t in start]
+    fused = RowSparseOptimizer(fused_params[2:], fused_params[:2], "adagrad", lr=0.05, momentum=momentum)
+    plain = RowSparseOptimizer(plain_params[2:], plain_params[:2], "adagrad", lr=0.05, momentum=momentum, fused=False)
+    assert fused.fused and not plain.fused
+    for _ in range(4):
+        rows = torch.randperm(40, generator=g)[:25]  # rows 40-49 are never touched
+        grads = [torch.randn(25, 8, generator=g), torch.randn(25, generator=g)]
+        dense_grads = [torch.randn(6, 8, generator=g), torch.randn(6, generator=g)]
+        for params, opt in ((fused_params, fused), (plain_params, plain)):
+            for p, dg in zip(params[2:], dense_grads):
+                p.grad = dg.clone()
+            opt.step_dense()
+            for p, rg in zip(params[:2], grads):
+                opt.step_rows(p, rows, rg.clone())
+    for a, b in zip(fused_params, plain_params):
+        torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-6, atol=1e-7)
+    for a, b in zip(fused_params, plain_params):
+        for name in fused.state[a]:
+            torch.testing.assert_close(fused.state[a][name], plain.state[b][name], rtol=1e-6, atol=1e-7)
+    assert torch.equal(fused_params[0].detach()[40:], start[0][40:])  # untouched rows stay as they were
+    assert not torch.equal(fused_params[0].detach()[:40], start[0][:40])
+
+
+def test_adam_is_never_fused():
+    assert not RowSparseOptimizer([], [table()], "adam").fused

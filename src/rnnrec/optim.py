@@ -13,10 +13,15 @@ sum over the mini-batch ÷ its size), rsc15-100k Recall@20 went from 0.659 to 0.
 Usage per step: ``step_dense()`` for ordinary parameters (their ``.grad``), and
 ``step_rows(table, rows, grad)`` for each item table, with ``rows`` unique and ``grad`` the
 gradient of the gathered ``table[rows]``.
+
+On the CPU, Adagrad (with or without momentum) runs as one fused loop per tensor
+(:mod:`rnnrec.cpu_kernels`): the same arithmetic as the torch operations below, which remain the
+form used on a GPU.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -35,7 +40,10 @@ class RowSparseOptimizer:
         momentum: float = 0.0,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-6,
+        fused: bool | None = None,
     ) -> None:
+        """``fused``: Adagrad's CPU tensors through :mod:`rnnrec.cpu_kernels` (None: whenever it
+        applies; False: always the torch operations)."""
         if kind not in OPTIMIZERS:
             raise ConfigError(f"train.optimizer must be one of {OPTIMIZERS}, got {kind!r}")
         if kind == "adam" and momentum:
@@ -52,6 +60,8 @@ class RowSparseOptimizer:
             else:
                 self.state[p] = {"a": torch.zeros_like(p)}
         self.t = 0  # Adam's step count (bias correction)
+        self.fused = kind == "adagrad" and fused is not False
+        self._all_rows: dict[nn.Parameter, torch.Tensor] = {}  # a dense parameter's rows, for the fused loop
 
     def zero_grad(self) -> None:
         for p in self.dense_params:
@@ -66,6 +76,15 @@ class RowSparseOptimizer:
         """Update the ordinary parameters; call it before ``step_rows`` in each step."""
         self.t += 1
         params = [p for p in self.dense_params if p.grad is not None]
+        if self.fused:
+            fusable = [p for p in params if _fusable(p)]
+            for p in fusable:
+                if p not in self._all_rows:
+                    self._all_rows[p] = torch.arange(p.shape[0])
+                self._fused_rows(p, self._all_rows[p], p.grad)
+            if len(fusable) == len(params):
+                return
+            params = [p for p in params if not _fusable(p)]
         if self._plain_adagrad and params:
             # One multi-tensor op per formula step instead of a handful of ops per parameter.
             grads = [p.grad for p in params]
@@ -95,6 +114,9 @@ class RowSparseOptimizer:
     @torch.no_grad()
     def step_rows(self, table: nn.Parameter, rows: torch.Tensor, grad: torch.Tensor) -> None:
         """Update ``table[rows]`` (``rows`` unique) given the gradient of the gathered rows."""
+        if self.fused and _fusable(table):
+            self._fused_rows(table, rows, grad)
+            return
         if self._plain_adagrad:
             sums = self.state[table]["a"]
             a = sums.index_select(0, rows).addcmul_(grad, grad)
@@ -102,6 +124,22 @@ class RowSparseOptimizer:
             table.index_add_(0, rows, grad.div(a.add_(self.eps).sqrt_()), alpha=-self.lr)
             return
         table.index_add_(0, rows, self._delta(self.state[table], grad, rows))
+
+    def _fused_rows(self, table: nn.Parameter, rows: torch.Tensor, grad: torch.Tensor) -> None:
+        """Adagrad on ``table[rows]`` in one loop (CPU, float32 or float64)."""
+        from rnnrec import cpu_kernels  # numba: imported on first use, not by every rnnrec command
+
+        scalar = np.float32 if table.dtype == torch.float32 else np.float64
+        view = table.detach().view(table.shape[0], -1).numpy()  # shares the parameter's memory
+        index = rows.numpy()
+        g = grad.detach().contiguous().view(len(rows), -1).to(table.dtype).numpy()
+        lr, eps = scalar(self.lr), scalar(self.eps)
+        if self.momentum:
+            state = self.state[table]["both"].view(table.shape[0], 2, -1).numpy()
+            cpu_kernels.adagrad_nesterov_rows(view, state, index, g, lr, scalar(self.momentum), eps)
+        else:
+            sums = self.state[table]["a"].view(table.shape[0], -1).numpy()
+            cpu_kernels.adagrad_rows(view, sums, index, g, lr, eps)
 
     @torch.no_grad()
     def step_masked(self, table: nn.Parameter, grad: torch.Tensor, touched: torch.Tensor) -> None:
@@ -141,3 +179,8 @@ class RowSparseOptimizer:
             state["both"].index_copy_(0, rows, both)
         denom = (a / (1 - b2**self.t)).sqrt_().add_(1e-8)
         return (m / denom).mul_(-self.lr / (1 - b1**self.t))
+
+
+def _fusable(p: torch.Tensor) -> bool:
+    """Whether the fused CPU loop can update ``p``: a contiguous CPU tensor of a dtype it takes."""
+    return p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64) and p.is_contiguous() and p.dim() >= 1

@@ -10,6 +10,7 @@ from rnnrec.session_losses import (
     SampleStore,
     bpr_max,
     bpr_max_grad,
+    bpr_max_grad_torch,
     cross_entropy_logq,
     cross_entropy_logq_grad,
     top1_max,
@@ -158,19 +159,38 @@ def _distinct_scores(targets, samples, seed=0):
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("bpreg", [0.0, 1.95])
-def test_written_out_bpr_max_gradient_equals_autograd(case, bpreg):
+@pytest.mark.parametrize("written_out", [bpr_max_grad, bpr_max_grad_torch])
+def test_written_out_bpr_max_gradient_equals_autograd(case, bpreg, written_out):
+    """Both forms: the CPU's (torch exponentials, then one fused loop per row) and the torch
+    operations a GPU runs."""
     scores, positives, batch_counts, sample_counts = _distinct_scores(*CASES[case])
     leaf = scores.clone().requires_grad_()
     expected = bpr_max(leaf, positives, batch_counts + sample_counts, bpreg)
     expected.backward()
-    loss, grad = bpr_max_grad(scores.clone(), positives, batch_counts + sample_counts, bpreg)
+    loss, grad = written_out(scores.clone(), positives, batch_counts + sample_counts, bpreg)
     assert float(loss) == pytest.approx(float(expected.detach()), rel=1e-12, abs=1e-12)
     assert torch.allclose(grad, leaf.grad, rtol=1e-10, atol=1e-12)
 
 
-def test_written_out_bpr_max_without_negatives_is_zero():
-    loss, grad = bpr_max_grad(torch.tensor([[0.7]]), torch.tensor([0]), torch.tensor([1.0]), 0.5)
+@pytest.mark.parametrize("written_out", [bpr_max_grad, bpr_max_grad_torch])
+def test_written_out_bpr_max_without_negatives_is_zero(written_out):
+    loss, grad = written_out(torch.tensor([[0.7]]), torch.tensor([0]), torch.tensor([1.0]), 0.5)
     assert float(loss) == 0.0 and torch.equal(grad, torch.zeros(1, 1))
+
+
+def test_fused_bpr_max_stays_float32_and_equals_the_torch_form():
+    """The training step's size (80 rows, ~1,100 distinct candidates, repeated counts) in float32:
+    the fused loop returns float32 and agrees with the torch operations to float32 rounding.
+    Data: generated."""
+    g = torch.Generator().manual_seed(7)
+    scores = torch.randn(80, 1100, generator=g) * 3
+    positives = torch.randint(0, 1100, (80,), generator=g)
+    counts = torch.randint(1, 5, (1100,), generator=g).float()
+    loss, grad = bpr_max_grad(scores.clone(), positives, counts, 1.95)
+    want_loss, want_grad = bpr_max_grad_torch(scores.clone(), positives, counts, 1.95)
+    assert grad.dtype == torch.float32 and loss.dtype == torch.float32
+    assert float(loss) == pytest.approx(float(want_loss), rel=1e-5)
+    torch.testing.assert_close(grad, want_grad, rtol=1e-4, atol=1e-7)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -258,6 +278,28 @@ def test_sample_store_never_draws_zero_count_items_at_the_ends():
     store = SampleStore(counts, n_sample=500, alpha=1.0, store_size=20_000, generator=torch.Generator().manual_seed(0))
     drawn = torch.cat([store.next() for _ in range(40)])
     assert set(drawn.unique().tolist()) == {2, 4}
+
+
+def test_count_at_most_known_answer_and_equals_searchsorted():
+    """The sample store's lookup (a bucketed scan) gives exactly torch.searchsorted(right=True):
+    by hand on a cumulative table with repeated values (items never drawn), queries at the values
+    themselves, just below them, at 0 and at the top; then on a million generated draws."""
+    from rnnrec.cpu_kernels import count_at_most
+
+    cdf = np.array([0.0, 0.0, 0.25, 0.25, 0.5, 1.0])
+    queries = np.array([0.0, 0.1, 0.25, np.nextafter(0.25, 0.0), 0.3, 0.5, 0.99, 1.0])
+    out = np.empty(len(queries), np.int64)
+    count_at_most(cdf, queries, out)
+    assert out.tolist() == [2, 2, 4, 2, 4, 5, 5, 6]
+    g = torch.Generator().manual_seed(0)
+    weights = torch.rand(12_000, generator=g, dtype=torch.float64) ** 8  # many tiny, a few large
+    weights[torch.randint(0, 12_000, (2_000,), generator=g)] = 0.0
+    table = torch.cumsum(weights / weights.sum(), 0)
+    draws = torch.rand(1_000_000, generator=g, dtype=torch.float64) * table[-1]
+    draws[:12_000] = table  # exactly at every value
+    out = np.empty(len(draws), np.int64)
+    count_at_most(table.numpy(), draws.numpy(), out)
+    assert np.array_equal(out, torch.searchsorted(table, draws, right=True).numpy())
 
 
 def test_sample_store_same_seed_same_samples():

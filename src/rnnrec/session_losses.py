@@ -46,11 +46,15 @@ class SampleStore:
         self._next = 0
 
     def _fill(self) -> None:
-        # Inverse-CDF sampling: one searchsorted over sorted uniforms is far faster than a call per step.
+        # Inverse-CDF sampling of millions of draws at once, far faster than a call per step; the
+        # lookup is torch.searchsorted(cdf, u, right=True), by a bucketed scan (same result).
+        from rnnrec import cpu_kernels  # numba: imported on first use
+
         cdf = torch.cumsum(self.probabilities.double(), 0)
         u = torch.rand(self.per_fill * self.n_sample, generator=self.generator, dtype=torch.float64) * cdf[-1]
-        drawn = torch.searchsorted(cdf, u, right=True).clamp_(max=len(cdf) - 1)
-        self._store = drawn.view(self.per_fill, self.n_sample).to(self.device)
+        drawn = torch.empty(len(u), dtype=torch.long)
+        cpu_kernels.count_at_most(cdf.numpy(), u.numpy(), drawn.numpy())
+        self._store = drawn.clamp_(max=len(cdf) - 1).view(self.per_fill, self.n_sample).to(self.device)
         self._next = 0
 
     def next(self) -> torch.Tensor:
@@ -183,7 +187,31 @@ def bpr_max_grad(
     With w the softmax weights of row i's negatives, σ_j = σ(s_i - s_j), A = Σ w σ and
     G = Σ w s², the row's loss is -log A + bpreg·G, and
     d/ds_j = w_j·(bpreg·(s_j² + 2 s_j - G) - (σ_j² - A)/A), plus -Σ w σ(1 - σ)/A on its target.
+    On the CPU the passes after the exponentials run as one loop per row
+    (:func:`rnnrec.cpu_kernels.bpr_max_rows`); elsewhere as the torch operations of
+    :func:`bpr_max_grad_torch`.
     """
+    if scores.device.type != "cpu" or scores.dtype not in (torch.float32, torch.float64):
+        return bpr_max_grad_torch(scores, positives, counts, bpreg)
+    if float(counts.sum()) <= 1.0:  # the batch's one target and nothing else: no negative anywhere
+        return scores.new_zeros(()), torch.zeros_like(scores)
+    from rnnrec import cpu_kernels  # numba: imported on first use
+
+    scores = scores.contiguous()
+    dtype = np.float32 if scores.dtype == torch.float32 else np.float64
+    weights = (scores - scores.amax(dim=1, keepdim=True)).exp_()
+    sig = (scores.gather(1, positives.unsqueeze(1)) - scores).sigmoid_()
+    losses = np.empty(scores.shape[0], dtype)
+    cpu_kernels.bpr_max_rows(scores.numpy(), weights.numpy(), sig.numpy(), positives.contiguous().numpy(),
+                             counts.to(scores.dtype).contiguous().numpy(), dtype(bpreg), dtype(1.0 / scores.shape[0]),
+                             dtype(1e-24), losses)
+    return torch.from_numpy(losses).mean(), weights
+
+
+def bpr_max_grad_torch(
+    scores: torch.Tensor, positives: torch.Tensor, counts: torch.Tensor, bpreg: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`bpr_max_grad` as torch operations (any device)."""
     B, U = scores.shape
     rows = torch.arange(B, device=scores.device)
     if float(counts.sum()) <= 1.0:  # the batch's one target and nothing else: no negative anywhere

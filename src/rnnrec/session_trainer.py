@@ -20,7 +20,13 @@ import torch
 from tqdm.auto import tqdm
 
 from rnnrec.data.sequences import Sequences
-from rnnrec.data.sessions import SessionSchedule, cut_long_sequences, order_by_start, session_parallel_schedule
+from rnnrec.data.sessions import (
+    SessionSchedule,
+    cut_long_sequences,
+    order_by_start,
+    session_parallel_schedule,
+    short_sessions_last,
+)
 from rnnrec.device import denormals_flushed, require_precision, resolve_device, resolve_precision
 from rnnrec.errors import ConfigError, TrainingError, require_at_least
 from rnnrec.models.gru_cell import gru_cell_backward, padded_copy, product
@@ -48,7 +54,7 @@ class SessionTrainConfig:
     learning_rate: float = 0.1
     momentum: float = 0.0  # Adagrad's Nesterov momentum (0 = off)
     # Sessions in a new random order each epoch instead of by start time (GRU4Rec's order, which
-    # keeps the newest sessions last).
+    # keeps the newest sessions last); the last few to start are short ones (short_sessions_last).
     shuffle: bool = False
     n_sample: int = 2048  # extra negatives shared by a mini-batch (0 = in-batch negatives only)
     sample_alpha: float = 0.75  # negatives drawn from popularity ** sample_alpha
@@ -115,7 +121,10 @@ def _fit(model: SessionGRU, sessions: Sequences, item_counts: np.ndarray, config
     shuffler = np.random.default_rng(config.seed)
 
     def epoch_schedule() -> SessionSchedule:
-        order = shuffler.permutation(len(sessions)) if config.shuffle else order_by_start(sessions)
+        if config.shuffle:
+            order = short_sessions_last(shuffler.permutation(len(sessions)), sessions.lengths, config.batch_size)
+        else:
+            order = order_by_start(sessions)
         return session_parallel_schedule(sessions.subset(order), config.batch_size)
 
     schedule = epoch_schedule()

@@ -291,6 +291,8 @@ def test_count_at_most_known_answer_and_equals_searchsorted():
     out = np.empty(len(queries), np.int64)
     count_at_most(cdf, queries, out)
     assert out.tolist() == [2, 2, 4, 2, 4, 5, 5, 6]
+    count_at_most(np.empty(0), queries, out)
+    assert out.tolist() == [0] * len(queries)
     g = torch.Generator().manual_seed(0)
     weights = torch.rand(12_000, generator=g, dtype=torch.float64) ** 8  # many tiny, a few large
     weights[torch.randint(0, 12_000, (2_000,), generator=g)] = 0.0

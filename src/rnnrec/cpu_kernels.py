@@ -4,7 +4,7 @@ Why: after its matrix products, a training step is mostly elementwise passes. Th
 update of the ~1,000 item rows a step touches, written with torch operations, is a dozen separate
 kernels (gather the rows' state, square, add, root, divide, scale, momentum, scatter back...), each
 reading and writing whole (rows, D) tensors. One loop that reads every value once and writes it
-once does the same arithmetic, in the same order and precision, several times faster.
+once computes the same formulas in the same precision, several times faster.
 
 Compiled on first use and cached on disk (``cache=True``). ``error_model="numpy"``: a division by
 zero gives inf/nan as in numpy and torch, instead of the Python exception whose check per element
@@ -100,6 +100,9 @@ def count_at_most(sorted_values: np.ndarray, queries: np.ndarray, out: np.ndarra
     each query a starting point at most a few entries below its answer, which a short forward scan
     finds: the same counts, several times faster."""
     n = sorted_values.shape[0]
+    if n == 0:
+        out[:] = 0
+        return
     top = sorted_values[n - 1]
     n_buckets = 4 * n
     # start[k]: the count of values < the k-th bucket's lower end (a lower bound for its queries)

@@ -61,7 +61,6 @@ class RowSparseOptimizer:
                 self.state[p] = {"a": torch.zeros_like(p)}
         self.t = 0  # Adam's step count (bias correction)
         self.fused = kind == "adagrad" and fused is not False
-        self._all_rows: dict[nn.Parameter, torch.Tensor] = {}  # a dense parameter's rows, for the fused loop
 
     def zero_grad(self) -> None:
         for p in self.dense_params:
@@ -76,14 +75,9 @@ class RowSparseOptimizer:
         """Update the ordinary parameters; call it before ``step_rows`` in each step."""
         self.t += 1
         params = [p for p in self.dense_params if p.grad is not None]
-        if self.fused:
-            fusable = [p for p in params if _fusable(p)]
-            for p in fusable:
-                if p not in self._all_rows:
-                    self._all_rows[p] = torch.arange(p.shape[0])
-                self._fused_rows(p, self._all_rows[p], p.grad)
-            if len(fusable) == len(params):
-                return
+        if self.fused:  # every row of each parameter through the fused loop; the others below
+            for p in [p for p in params if _fusable(p)]:
+                self._fused_rows(p, torch.arange(p.shape[0]), p.grad)
             params = [p for p in params if not _fusable(p)]
         if self._plain_adagrad and params:
             # One multi-tensor op per formula step instead of a handful of ops per parameter.
